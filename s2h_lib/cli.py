@@ -1,0 +1,79 @@
+"""The `s2h` command.
+
+    s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
+    s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
+    s2h demo [--out out/demo] [--hand PATH]          pose the hand model, write pictures
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from s2h_lib.mano_io import HandModelError, convert_mano_pkl, load_hand_model
+
+
+def _mano_convert(args: argparse.Namespace) -> None:
+    out = convert_mano_pkl(args.pkl, args.out, side=args.side)
+    print(f"wrote {out}: plain numpy arrays, loadable with ManoLayer(mano_root={str(out)!r})")
+
+
+def _mano_info(args: argparse.Namespace) -> None:
+    model = load_hand_model(args.path, side=args.side)
+    print(f"source:    {model.source}")
+    print(f"side:      {model.side}")
+    print(f"vertices:  {model.num_verts}, faces: {len(model.faces)}")
+    extent = model.v_template.max(axis=0) - model.v_template.min(axis=0)
+    print(f"extent:    {' x '.join(f'{e * 1000:.0f}' for e in extent)} mm")
+    for mode, ids in model.tip_vertex_ids.items():
+        print(f"tips ({mode}): {list(map(int, ids))}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from s2h_lib.demo import run_demo
+
+    for path in run_demo(Path(args.out), args.hand, seed=args.seed):
+        print(f"wrote {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2h", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    mano = commands.add_parser("mano", help="hand model files").add_subparsers(
+        dest="mano_command", required=True)
+    convert = mano.add_parser("convert", help="convert an official MANO .pkl to a plain .npz")
+    convert.add_argument("pkl", type=Path, help="MANO_RIGHT.pkl or MANO_LEFT.pkl")
+    convert.add_argument("out", type=Path, help="output .npz")
+    convert.add_argument("--side", choices=("right", "left"), default=None,
+                         help="default: read from the file name")
+    convert.set_defaults(run=_mano_convert)
+    info = mano.add_parser("info", help="summarise a hand model")
+    info.add_argument("path", nargs="?", default=None,
+                      help="MANO folder or file; default: the open hand model")
+    info.add_argument("--side", choices=("right", "left"), default="right")
+    info.set_defaults(run=_mano_info)
+
+    demo = commands.add_parser("demo", help="pose the hand model and write pictures")
+    demo.add_argument("--out", default="out/demo")
+    demo.add_argument("--hand", default=None, help="hand model file or MANO folder")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except HandModelError as error:
+        print(f"s2h: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Pictures of hands: shaded meshes and skeletons drawn with matplotlib.
+
+These need no GPU, no renderer and no browser, so they work in tests, scripts and headless
+notebook runs alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+
+SKIN_RGB = np.array([0.87, 0.68, 0.58])
+LIGHT_DIRECTION = np.array([0.3, 0.5, 1.0])  # towards the light, in the view frame
+AMBIENT = 0.35
+# FreiHAND-order parents of the 21 keypoints, used to draw bones.
+FREIHAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
+FINGER_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd")
+FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
+
+
+def view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """Rotation `(3, 3)` taking hand coordinates to a view frame (x right, y up, z to the viewer).
+
+    Azimuth turns about the hand's long axis (x), elevation tilts about the view's x axis.
+    """
+    a, e = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
+    # Start looking at the palm (-y) with the fingers (-x) up and the thumb (+z) to the right.
+    base = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    spin = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(e), -np.sin(e)], [0.0, np.sin(e), np.cos(e)]])
+    return tilt @ base @ spin
+
+
+def shade_faces(verts_view: np.ndarray, faces: np.ndarray, rgb: np.ndarray = SKIN_RGB) -> np.ndarray:
+    """Lambertian colours `(F, 3)` of faces under a fixed light, in the view frame."""
+    tri = verts_view[faces]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    light = LIGHT_DIRECTION / np.linalg.norm(LIGHT_DIRECTION)
+    lambert = np.clip(normals @ light, 0.0, 1.0)
+    return np.clip(rgb * (AMBIENT + (1 - AMBIENT) * lambert)[:, None], 0.0, 1.0)
+
+
+def draw_mesh(
+    ax: Axes,
+    verts: np.ndarray,
+    faces: np.ndarray,
+    azimuth_deg: float = 0.0,
+    elevation_deg: float = 0.0,
+    keypoints: np.ndarray | None = None,
+    title: str | None = None,
+) -> None:
+    """Draw a shaded mesh `(V, 3)`/`(F, 3)` on a 2D axes, orthographic, hidden faces culled.
+
+    Faces are painted back to front, and those facing away from the viewer are skipped, which is
+    exact for a closed surface seen from outside. `keypoints` `(21, 3)` are drawn as a skeleton.
+    """
+    rot = view_rotation(azimuth_deg, elevation_deg)
+    centre = verts.mean(axis=0)
+    v = (verts - centre) @ rot.T
+    tri = v[faces]
+    facing = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])[:, 2] > 0
+    order = np.argsort(tri[:, :, 2].mean(axis=1))
+    order = order[facing[order]]
+    colours = shade_faces(v, faces)[order]
+    polys = tri[order][:, :, :2]
+    ax.add_collection(PolyCollection(polys, facecolors=colours, edgecolors=colours, linewidths=0.2))
+    if keypoints is not None:
+        draw_skeleton_2d(ax, (keypoints - centre) @ rot.T)
+    extent = np.abs(v[:, :2]).max() * 1.05
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def draw_skeleton_2d(ax: Axes, keypoints: np.ndarray, parents: Sequence[int] = FREIHAND_PARENTS) -> None:
+    """Draw 21 FreiHAND-order keypoints `(21, >=2)` and their bones, one colour per finger."""
+    for j, p in enumerate(parents):
+        if p < 0:
+            continue
+        colour = FINGER_COLOURS[(j - 1) // 4]
+        ax.plot(keypoints[[p, j], 0], keypoints[[p, j], 1], color=colour, lw=1.2, zorder=5)
+    ax.scatter(keypoints[:, 0], keypoints[:, 1], s=4, c="k", zorder=6)
+
+
+
+VIEWS = {"palm": (0.0, 0.0), "back": (180.0, 0.0), "thumb side": (-90.0, 0.0), "oblique": (-35.0, 35.0)}
+
+
+def contact_sheet(
+    rows: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+    faces: np.ndarray,
+    views: dict[str, tuple[float, float]] = VIEWS,
+    panel_inches: float = 2.2,
+) -> Figure:
+    """One row per (label, vertices `(V, 3)`, keypoints `(21, 3)` or None), one column per view."""
+    fig, axes = plt.subplots(len(rows), len(views), squeeze=False,
+                             figsize=(panel_inches * len(views), panel_inches * len(rows)))
+    for r, (label, verts, keypoints) in enumerate(rows):
+        for c, (view, (azimuth, elevation)) in enumerate(views.items()):
+            draw_mesh(axes[r, c], verts, faces, azimuth, elevation, keypoints=keypoints,
+                      title=f"{label} / {view}")
+    fig.tight_layout()
+    return fig
+
+
+def mesh_figure(verts: np.ndarray, faces: np.ndarray, keypoints: np.ndarray | None = None,
+                title: str = "") -> go.Figure:
+    """An interactive plotly figure: the mesh `(V, 3)` in millimetres, plus 21 keypoints."""
+    mm = np.asarray(verts, dtype=np.float32) * 1000.0
+    data = [go.Mesh3d(x=mm[:, 0], y=mm[:, 1], z=mm[:, 2], i=faces[:, 0], j=faces[:, 1],
+                      k=faces[:, 2], color="#e0ad94", flatshading=False, name="mesh",
+                      lighting={"ambient": 0.45, "diffuse": 0.7, "specular": 0.1})]
+    if keypoints is not None:
+        kp = np.asarray(keypoints, dtype=np.float32) * 1000.0
+        for finger in range(5):
+            chain = [0, *range(1 + 4 * finger, 5 + 4 * finger)]
+            data.append(go.Scatter3d(x=kp[chain, 0], y=kp[chain, 1], z=kp[chain, 2],
+                                     mode="lines+markers", name=FINGER_NAMES[finger],
+                                     line={"color": FINGER_COLOURS[finger], "width": 5},
+                                     marker={"size": 3}))
+    fig = go.Figure(data)
+    fig.update_layout(title=title, scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "b": 0})
+    return fig
