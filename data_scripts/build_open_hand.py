@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from open_hand.asset import mano_layout, write_npz
 from open_hand.pose_space import sample_pose_space
 from open_hand.shape_space import sample_hands, shape_blend_shapes
@@ -63,12 +64,25 @@ def build(seed: int) -> dict[str, np.ndarray]:
         "shapedirs_x_sign_fixed": True,
         "license": "MIT, procedurally generated; contains nothing from the MANO model",
     }
-    return mano_layout(verts, faces, skeleton.joints, regressor, weights, shapedirs, components,
-                       mean, coeffs, fingertip_vertices(verts, skeleton), meta)
+    return mano_layout(
+        verts,
+        faces,
+        skeleton.joints,
+        regressor,
+        weights,
+        shapedirs,
+        components,
+        mean,
+        coeffs,
+        fingertip_vertices(verts, skeleton),
+        meta,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--sheet", type=Path, default=DEFAULT_SHEET, help="contact-sheet PNG")
     parser.add_argument("--no-sheet", action="store_true", help="skip the contact sheet")

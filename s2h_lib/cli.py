@@ -1,8 +1,8 @@
 """The `s2h` command.
 
-    s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
-    s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
-    s2h demo [--out out/demo] [--hand PATH]          pose the hand model, write pictures
+s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
+s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
+s2h demo [--out out/demo] [--hand PATH]          pose the hand model, write pictures
 """
 
 from __future__ import annotations
@@ -39,21 +39,25 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2h", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="s2h", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     mano = commands.add_parser("mano", help="hand model files").add_subparsers(
-        dest="mano_command", required=True)
+        dest="mano_command", required=True
+    )
     convert = mano.add_parser("convert", help="convert an official MANO .pkl to a plain .npz")
     convert.add_argument("pkl", type=Path, help="MANO_RIGHT.pkl or MANO_LEFT.pkl")
     convert.add_argument("out", type=Path, help="output .npz")
-    convert.add_argument("--side", choices=("right", "left"), default=None,
-                         help="default: read from the file name")
+    convert.add_argument(
+        "--side", choices=("right", "left"), default=None, help="default: read from the file name"
+    )
     convert.set_defaults(run=_mano_convert)
     info = mano.add_parser("info", help="summarise a hand model")
-    info.add_argument("path", nargs="?", default=None,
-                      help="MANO folder or file; default: the open hand model")
+    info.add_argument(
+        "path", nargs="?", default=None, help="MANO folder or file; default: the open hand model"
+    )
     info.add_argument("--side", choices=("right", "left"), default="right")
     info.set_defaults(run=_mano_info)
 

@@ -41,7 +41,9 @@ def run_demo(out: Path, hand: str | Path | None = None, seed: int = 0) -> Iterat
     with torch.no_grad():
         verts, joints = layer(poses)
     labels = ["hands_mean"] + [f"sample {i}" for i in range(1, NUM_SAMPLED_POSES)]
-    rows = [(label, v.numpy(), j.numpy()) for label, v, j in zip(labels, verts, joints, strict=True)]
+    rows = [
+        (label, v.numpy(), j.numpy()) for label, v, j in zip(labels, verts, joints, strict=True)
+    ]
     sheet = out / "pose_space_samples.png"
     fig = contact_sheet(rows, faces)
     fig.savefig(sheet, dpi=80)
@@ -49,5 +51,6 @@ def run_demo(out: Path, hand: str | Path | None = None, seed: int = 0) -> Iterat
     yield sheet
     page = out / "hand_3d.html"
     mesh_figure(verts[0].numpy(), faces, joints[0].numpy(), title="hand mean").write_html(
-        page, include_plotlyjs=True)
+        page, include_plotlyjs=True
+    )
     yield page

@@ -49,7 +49,9 @@ JOINT_LIMITS_LOW = np.deg2rad(JOINT_LIMITS_LOW_DEG)
 JOINT_LIMITS_HIGH = np.deg2rad(JOINT_LIMITS_HIGH_DEG)
 
 
-def _pose(bends: dict[str, tuple[float, float, float]], **extra: tuple[int, int, float]) -> np.ndarray:
+def _pose(
+    bends: dict[str, tuple[float, float, float]], **extra: tuple[int, int, float]
+) -> np.ndarray:
     """Build a `(15, 3)` pose from per-finger bends in degrees and (joint, axis, degrees) extras."""
     pose = np.zeros((NUM_ARTICULATED_JOINTS, 3))
     for name, angles in bends.items():

@@ -37,7 +37,9 @@ def view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     return tilt @ base @ spin
 
 
-def shade_faces(verts_view: np.ndarray, faces: np.ndarray, rgb: np.ndarray = SKIN_RGB) -> np.ndarray:
+def shade_faces(
+    verts_view: np.ndarray, faces: np.ndarray, rgb: np.ndarray = SKIN_RGB
+) -> np.ndarray:
     """Lambertian colours `(F, 3)` of faces under a fixed light, in the view frame."""
     tri = verts_view[faces]
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
@@ -82,7 +84,9 @@ def draw_mesh(
         ax.set_title(title, fontsize=8)
 
 
-def draw_skeleton_2d(ax: Axes, keypoints: np.ndarray, parents: Sequence[int] = FREIHAND_PARENTS) -> None:
+def draw_skeleton_2d(
+    ax: Axes, keypoints: np.ndarray, parents: Sequence[int] = FREIHAND_PARENTS
+) -> None:
     """Draw 21 FreiHAND-order keypoints `(21, >=2)` and their bones, one colour per finger."""
     for j, p in enumerate(parents):
         if p < 0:
@@ -92,8 +96,12 @@ def draw_skeleton_2d(ax: Axes, keypoints: np.ndarray, parents: Sequence[int] = F
     ax.scatter(keypoints[:, 0], keypoints[:, 1], s=4, c="k", zorder=6)
 
 
-
-VIEWS = {"palm": (0.0, 0.0), "back": (180.0, 0.0), "thumb side": (-90.0, 0.0), "oblique": (-35.0, 35.0)}
+VIEWS = {
+    "palm": (0.0, 0.0),
+    "back": (180.0, 0.0),
+    "thumb side": (-90.0, 0.0),
+    "oblique": (-35.0, 35.0),
+}
 
 
 def contact_sheet(
@@ -103,31 +111,61 @@ def contact_sheet(
     panel_inches: float = 2.2,
 ) -> Figure:
     """One row per (label, vertices `(V, 3)`, keypoints `(21, 3)` or None), one column per view."""
-    fig, axes = plt.subplots(len(rows), len(views), squeeze=False,
-                             figsize=(panel_inches * len(views), panel_inches * len(rows)))
+    fig, axes = plt.subplots(
+        len(rows),
+        len(views),
+        squeeze=False,
+        figsize=(panel_inches * len(views), panel_inches * len(rows)),
+    )
     for r, (label, verts, keypoints) in enumerate(rows):
         for c, (view, (azimuth, elevation)) in enumerate(views.items()):
-            draw_mesh(axes[r, c], verts, faces, azimuth, elevation, keypoints=keypoints,
-                      title=f"{label} / {view}")
+            draw_mesh(
+                axes[r, c],
+                verts,
+                faces,
+                azimuth,
+                elevation,
+                keypoints=keypoints,
+                title=f"{label} / {view}",
+            )
     fig.tight_layout()
     return fig
 
 
-def mesh_figure(verts: np.ndarray, faces: np.ndarray, keypoints: np.ndarray | None = None,
-                title: str = "") -> go.Figure:
+def mesh_figure(
+    verts: np.ndarray, faces: np.ndarray, keypoints: np.ndarray | None = None, title: str = ""
+) -> go.Figure:
     """An interactive plotly figure: the mesh `(V, 3)` in millimetres, plus 21 keypoints."""
     mm = np.asarray(verts, dtype=np.float32) * 1000.0
-    data = [go.Mesh3d(x=mm[:, 0], y=mm[:, 1], z=mm[:, 2], i=faces[:, 0], j=faces[:, 1],
-                      k=faces[:, 2], color="#e0ad94", flatshading=False, name="mesh",
-                      lighting={"ambient": 0.45, "diffuse": 0.7, "specular": 0.1})]
+    data = [
+        go.Mesh3d(
+            x=mm[:, 0],
+            y=mm[:, 1],
+            z=mm[:, 2],
+            i=faces[:, 0],
+            j=faces[:, 1],
+            k=faces[:, 2],
+            color="#e0ad94",
+            flatshading=False,
+            name="mesh",
+            lighting={"ambient": 0.45, "diffuse": 0.7, "specular": 0.1},
+        )
+    ]
     if keypoints is not None:
         kp = np.asarray(keypoints, dtype=np.float32) * 1000.0
         for finger in range(5):
             chain = [0, *range(1 + 4 * finger, 5 + 4 * finger)]
-            data.append(go.Scatter3d(x=kp[chain, 0], y=kp[chain, 1], z=kp[chain, 2],
-                                     mode="lines+markers", name=FINGER_NAMES[finger],
-                                     line={"color": FINGER_COLOURS[finger], "width": 5},
-                                     marker={"size": 3}))
+            data.append(
+                go.Scatter3d(
+                    x=kp[chain, 0],
+                    y=kp[chain, 1],
+                    z=kp[chain, 2],
+                    mode="lines+markers",
+                    name=FINGER_NAMES[finger],
+                    line={"color": FINGER_COLOURS[finger], "width": 5},
+                    marker={"size": 3},
+                )
+            )
     fig = go.Figure(data)
     fig.update_layout(title=title, scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "b": 0})
     return fig

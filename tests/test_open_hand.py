@@ -1,4 +1,4 @@
-"""The open hand model shipped in s2h_lib/assets: rebuilt bit for bit, rigged, shaped and posed sanely."""
+"""The shipped open hand model: rebuilt bit for bit, rigged, shaped and posed sanely."""
 
 from __future__ import annotations
 
@@ -32,9 +32,17 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("open_hand")
     npz, sheet = out / "open_hand_right.npz", out / "sheet.png"
     subprocess.run(
-        [sys.executable, str(REPO / "data_scripts" / "build_open_hand.py"), "--out", str(npz),
-         "--sheet", str(sheet)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            str(REPO / "data_scripts" / "build_open_hand.py"),
+            "--out",
+            str(npz),
+            "--sheet",
+            str(sheet),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return npz, sheet
 
@@ -84,8 +92,12 @@ def _winding_numbers(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -
     a, b, c = tri[..., 0, :], tri[..., 1, :], tri[..., 2, :]
     la, lb, lc = (np.linalg.norm(x, axis=-1) for x in (a, b, c))
     numerator = np.einsum("nfi,nfi->nf", a, np.cross(b, c))
-    denominator = (la * lb * lc + np.einsum("nfi,nfi->nf", a, b) * lc
-                   + np.einsum("nfi,nfi->nf", b, c) * la + np.einsum("nfi,nfi->nf", c, a) * lb)
+    denominator = (
+        la * lb * lc
+        + np.einsum("nfi,nfi->nf", a, b) * lc
+        + np.einsum("nfi,nfi->nf", b, c) * la
+        + np.einsum("nfi,nfi->nf", c, a) * lb
+    )
     return 2.0 * np.arctan2(numerator, denominator).sum(axis=1) / (4.0 * np.pi)
 
 

@@ -22,7 +22,7 @@ def kintree_table() -> np.ndarray:
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like `np.savez_compressed`, but with fixed timestamps and member order, written atomically."""
+    """Like `np.savez_compressed`, with fixed timestamps and member order, written atomically."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(arrays):
@@ -38,10 +38,19 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp.replace(path)
 
 
-def mano_layout(verts: np.ndarray, faces: np.ndarray, joints: np.ndarray, regressor: np.ndarray,
-                weights: np.ndarray, shapedirs: np.ndarray, components: np.ndarray,
-                mean: np.ndarray, coeffs: np.ndarray, tip_ids: np.ndarray,
-                meta: dict) -> dict[str, np.ndarray]:
+def mano_layout(
+    verts: np.ndarray,
+    faces: np.ndarray,
+    joints: np.ndarray,
+    regressor: np.ndarray,
+    weights: np.ndarray,
+    shapedirs: np.ndarray,
+    components: np.ndarray,
+    mean: np.ndarray,
+    coeffs: np.ndarray,
+    tip_ids: np.ndarray,
+    meta: dict,
+) -> dict[str, np.ndarray]:
     """The arrays under MANO's pkl key names, plus `tip_vertex_ids` and a JSON `meta` string."""
     return {
         "v_template": verts,

@@ -38,7 +38,9 @@ def sheet_rows(layer: ManoLayer) -> list[tuple[str, np.ndarray, np.ndarray]]:
             betas = torch.zeros(1, 10, dtype=torch.float64)
             betas[0, k] = sign * EXTREME_BETA
             verts, joints = layer(_articulated("relaxed"), betas)
-            rows.append((f"beta{k} {sign * EXTREME_BETA:+.1f}", verts[0].numpy(), joints[0].numpy()))
+            rows.append(
+                (f"beta{k} {sign * EXTREME_BETA:+.1f}", verts[0].numpy(), joints[0].numpy())
+            )
     return rows
 
 

@@ -38,7 +38,7 @@ def _bone_directions(joints: np.ndarray, tips: np.ndarray) -> np.ndarray:
     last_bone_ends = tips_by_joint(tips)
     child_end = np.zeros_like(joints)
     for j in range(1, NUM_JOINTS):
-        children = np.flatnonzero(PARENTS == j)
+        children = np.flatnonzero(j == PARENTS)
         child_end[j] = joints[children[0]] if len(children) else last_bone_ends[j]
     child_end[0] = joints[[1, 4, 7, 10]].mean(axis=0)
     d = child_end - joints
@@ -51,8 +51,9 @@ def tips_by_joint(tips: np.ndarray) -> dict[int, np.ndarray]:
     return {3 * (FINGER_ORDER.index(name) + 1): tips[k] for k, name in enumerate(tip_order)}
 
 
-def _bone_affines(directions: np.ndarray, length: np.ndarray, width: np.ndarray,
-                  palm: np.ndarray) -> np.ndarray:
+def _bone_affines(
+    directions: np.ndarray, length: np.ndarray, width: np.ndarray, palm: np.ndarray
+) -> np.ndarray:
     """Linear parts `(16, 3, 3)`: scale by length along each bone and by width across it."""
     outer = directions[:, :, None] * directions[:, None, :]
     affines = length[:, None, None] * outer + width[:, None, None] * (np.eye(3) - outer)
@@ -60,8 +61,16 @@ def _bone_affines(directions: np.ndarray, length: np.ndarray, width: np.ndarray,
     return affines
 
 
-def deform(verts: np.ndarray, joints: np.ndarray, weights: np.ndarray, directions: np.ndarray,
-           length: np.ndarray, width: np.ndarray, palm: np.ndarray, size: float) -> np.ndarray:
+def deform(
+    verts: np.ndarray,
+    joints: np.ndarray,
+    weights: np.ndarray,
+    directions: np.ndarray,
+    length: np.ndarray,
+    width: np.ndarray,
+    palm: np.ndarray,
+    size: float,
+) -> np.ndarray:
     """One varied hand: vertices `(V, 3)` for per-bone scales `(16,)` and palm scales `(3,)`."""
     affines = _bone_affines(directions, length, width, palm)
     new_joints = joints.copy()
@@ -73,8 +82,14 @@ def deform(verts: np.ndarray, joints: np.ndarray, weights: np.ndarray, direction
     return size * (weights[:, :, None] * moved).sum(axis=1)
 
 
-def sample_hands(verts: np.ndarray, joints: np.ndarray, tips: np.ndarray, weights: np.ndarray,
-                 rng: np.random.Generator, variation: ShapeVariation = ShapeVariation()) -> np.ndarray:
+def sample_hands(
+    verts: np.ndarray,
+    joints: np.ndarray,
+    tips: np.ndarray,
+    weights: np.ndarray,
+    rng: np.random.Generator,
+    variation: ShapeVariation = ShapeVariation(),
+) -> np.ndarray:
     """Vertices `(N, V, 3)` of `NUM_SHAPE_SAMPLES` randomly proportioned hands."""
     directions = _bone_directions(joints, tips)
     samples = np.empty((NUM_SHAPE_SAMPLES, *verts.shape))
@@ -85,11 +100,15 @@ def sample_hands(verts: np.ndarray, joints: np.ndarray, tips: np.ndarray, weight
         length = np.ones(NUM_JOINTS)
         width = np.ones(NUM_JOINTS)
         for f in range(5):
-            length[1 + 3 * f: 4 + 3 * f] = per_finger_length[f]
-            width[1 + 3 * f: 4 + 3 * f] = per_finger_width[f]
-        palm = 1.0 + np.array([rng.normal(0.0, variation.palm_length),
-                               rng.normal(0.0, variation.thickness),
-                               rng.normal(0.0, variation.palm_width)])
+            length[1 + 3 * f : 4 + 3 * f] = per_finger_length[f]
+            width[1 + 3 * f : 4 + 3 * f] = per_finger_width[f]
+        palm = 1.0 + np.array(
+            [
+                rng.normal(0.0, variation.palm_length),
+                rng.normal(0.0, variation.thickness),
+                rng.normal(0.0, variation.palm_width),
+            ]
+        )
         size = 1.0 + rng.normal(0.0, variation.size)
         samples[n] = deform(verts, joints, weights, directions, length, width, palm, size)
     return samples

@@ -8,6 +8,8 @@ of averaging over the mesh then smooth the seams between neighbouring chains.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.optimize
 import scipy.sparse
@@ -28,7 +30,7 @@ def _closest_on_polyline(points: np.ndarray, chain: np.ndarray) -> tuple[np.ndar
     best_d = np.full(len(points), np.inf)
     best_s = np.zeros(len(points))
     start = 0.0
-    for a, b in zip(chain[:-1], chain[1:], strict=True):
+    for a, b in itertools.pairwise(chain):
         ab = b - a
         length = np.linalg.norm(ab)
         t = np.clip((points - a) @ ab / length**2, 0.0, 1.0)
@@ -60,8 +62,12 @@ def _chain_weights(arc: np.ndarray, chain: np.ndarray, widths: dict[str, float])
 
 def vertex_adjacency(faces: np.ndarray, num_verts: int) -> scipy.sparse.csr_matrix:
     """Row-normalised vertex adjacency `(V, V)` of a triangle mesh."""
-    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
-    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
+    i = np.concatenate(
+        [faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]]
+    )
+    j = np.concatenate(
+        [faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]]
+    )
     adj = scipy.sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(num_verts, num_verts)).tocsr()
     adj.data[:] = 1.0
     return scipy.sparse.diags(1.0 / np.asarray(adj.sum(axis=1)).ravel()) @ adj
@@ -69,8 +75,9 @@ def vertex_adjacency(faces: np.ndarray, num_verts: int) -> scipy.sparse.csr_matr
 
 def skinning_weights(verts: np.ndarray, faces: np.ndarray, skeleton: Skeleton) -> np.ndarray:
     """Linear-blend-skinning weights `(V, 16)`, non-negative, rows summing to one."""
-    dists, arcs = zip(*(_closest_on_polyline(verts, skeleton.chain(f)) for f in FINGER_ORDER),
-                      strict=True)
+    dists, arcs = zip(
+        *(_closest_on_polyline(verts, skeleton.chain(f)) for f in FINGER_ORDER), strict=True
+    )
     nearest = np.argmin(np.stack(dists, axis=1), axis=1)
     weights = np.zeros((len(verts), NUM_JOINTS))
     rows = np.arange(len(verts))
@@ -110,5 +117,8 @@ def joint_regressor(verts: np.ndarray, joints: np.ndarray) -> np.ndarray:
 def fingertip_vertices(verts: np.ndarray, skeleton: Skeleton) -> np.ndarray:
     """Ids `(5,)` of the vertex nearest each fingertip point, FreiHAND tip order."""
     return np.array(
-        [int(np.argmin(np.linalg.norm(verts - tip, axis=1))) for tip in skeleton.tips[: len(TIP_ORDER)]]
+        [
+            int(np.argmin(np.linalg.norm(verts - tip, axis=1)))
+            for tip in skeleton.tips[: len(TIP_ORDER)]
+        ]
     )

@@ -44,7 +44,9 @@ def smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
     return np.minimum(a, b) - h * h * k / 4.0
 
 
-def tapered_capsule(p: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb: float) -> np.ndarray:
+def tapered_capsule(
+    p: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb: float
+) -> np.ndarray:
     """Distance-like field of a capsule whose radius runs linearly from ra at a to rb at b.
 
     p: `(N, 3)`. Exact for equal radii; for the mild tapers of a finger its zero set is the
@@ -83,8 +85,9 @@ def palm_field(p: np.ndarray) -> np.ndarray:
 def wrist_field(p: np.ndarray) -> np.ndarray:
     """An elliptic forearm stump behind the palm, cut flat at `WRIST_CUT_X`."""
     scaled = p * np.array([1.0, 1.35, 1.0])
-    stump = tapered_capsule(scaled, np.array([-0.01, 0.0, -0.002]), np.array([0.06, 0.0, 0.0]),
-                            0.026, 0.025)
+    stump = tapered_capsule(
+        scaled, np.array([-0.01, 0.0, -0.002]), np.array([0.06, 0.0, 0.0]), 0.026, 0.025
+    )
     return np.maximum(stump, p[:, 0] - WRIST_CUT_X)
 
 
@@ -92,7 +95,9 @@ def digit_field(p: np.ndarray, skeleton: Skeleton, finger: str) -> np.ndarray:
     """Three tapered capsules along the digit; the last one ends flush with the fingertip."""
     chain = skeleton.chain(finger)
     ids = skeleton.chain_joint_ids(finger)
-    radii = [skeleton.joint_radii[j] for j in ids[1:]] + [skeleton.tip_radii[TIP_ORDER.index(finger)]]
+    radii = [skeleton.joint_radii[j] for j in ids[1:]] + [
+        skeleton.tip_radii[TIP_ORDER.index(finger)]
+    ]
     field = np.full(len(p), np.inf)
     for k in range(3):
         a, b = chain[k + 1], chain[k + 2]
@@ -162,5 +167,9 @@ def check_mesh(verts: np.ndarray, faces: np.ndarray) -> dict[str, float]:
         problems.append(f"degenerate face (area {min_area:.2e} m^2)")
     if problems:
         raise ValueError("open hand surface is broken: " + "; ".join(problems))
-    return {"vertices": len(verts), "faces": len(faces), "volume_cm3": mesh.volume * 1e6,
-            "min_face_area_mm2": min_area * 1e6}
+    return {
+        "vertices": len(verts),
+        "faces": len(faces),
+        "volume_cm3": mesh.volume * 1e6,
+        "min_face_area_mm2": min_area * 1e6,
+    }
