@@ -57,11 +57,14 @@ def draw_mesh(
     elevation_deg: float = 0.0,
     keypoints: np.ndarray | None = None,
     title: str | None = None,
+    extent: float | None = None,
 ) -> None:
-    """Draw a shaded mesh `(V, 3)`/`(F, 3)` on a 2D axes, orthographic, hidden faces culled.
+    """Draw a shaded mesh `(V, 3)`/`(F, 3)` on a 2D axes, orthographic, centred on its mean.
 
-    Faces are painted back to front, and those facing away from the viewer are skipped, which is
-    exact for a closed surface seen from outside. `keypoints` `(21, 3)` are drawn as a skeleton.
+    Faces facing away from the viewer are skipped and the rest painted back to front (a painter's
+    algorithm: good for a hand, not exact where folds overlap). `keypoints` `(21, 3)` are drawn as
+    a skeleton. `extent` (metres, half the panel's width) defaults to fitting this mesh; give one
+    value to several panels to compare sizes.
     """
     rot = view_rotation(azimuth_deg, elevation_deg)
     centre = verts.mean(axis=0)
@@ -75,7 +78,8 @@ def draw_mesh(
     ax.add_collection(PolyCollection(polys, facecolors=colours, edgecolors=colours, linewidths=0.2))
     if keypoints is not None:
         draw_skeleton_2d(ax, (keypoints - centre) @ rot.T)
-    extent = np.abs(v[:, :2]).max() * 1.05
+    if extent is None:
+        extent = np.abs(v[:, :2]).max() * 1.05
     ax.set_xlim(-extent, extent)
     ax.set_ylim(-extent, extent)
     ax.set_aspect("equal")
@@ -110,7 +114,11 @@ def contact_sheet(
     views: dict[str, tuple[float, float]] = VIEWS,
     panel_inches: float = 2.2,
 ) -> Figure:
-    """One row per (label, vertices `(V, 3)`, keypoints `(21, 3)` or None), one column per view."""
+    """One row per (label, vertices `(V, 3)`, keypoints `(21, 3)` or None), one column per view.
+
+    All panels share one scale, so differences in size show.
+    """
+    extent = 1.02 * max(np.linalg.norm(v - v.mean(axis=0), axis=1).max() for _, v, _ in rows)
     fig, axes = plt.subplots(
         len(rows),
         len(views),
@@ -127,6 +135,7 @@ def contact_sheet(
                 elevation,
                 keypoints=keypoints,
                 title=f"{label} / {view}",
+                extent=extent,
             )
     fig.tight_layout()
     return fig

@@ -27,20 +27,18 @@ def _articulated(name: str) -> torch.Tensor:
     return pose
 
 
-def sheet_rows(layer: ManoLayer) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(label, vertices `(V, 3)`, keypoints `(21, 3)`) for each named pose and extreme shape."""
+def sheet_rows(layer: ManoLayer) -> list[tuple[str, np.ndarray, None]]:
+    """(label, vertices `(V, 3)`, no keypoints) for each named pose and extreme shape."""
     rows = []
     for name in SHEET_POSES:
-        verts, joints = layer(_articulated(name))
-        rows.append((name, verts[0].numpy(), joints[0].numpy()))
+        verts, _ = layer(_articulated(name))
+        rows.append((name, verts[0].numpy(), None))
     for k in range(EXTREME_SHAPE_COMPONENTS):
         for sign in (-1, 1):
             betas = torch.zeros(1, 10, dtype=torch.float64)
             betas[0, k] = sign * EXTREME_BETA
-            verts, joints = layer(_articulated("relaxed"), betas)
-            rows.append(
-                (f"beta{k} {sign * EXTREME_BETA:+.1f}", verts[0].numpy(), joints[0].numpy())
-            )
+            verts, _ = layer(_articulated("relaxed"), betas)
+            rows.append((f"beta{k} {sign * EXTREME_BETA:+.1f}", verts[0].numpy(), None))
     return rows
 
 
@@ -49,5 +47,5 @@ def write_contact_sheet(asset: Path, out: Path) -> None:
     layer = ManoLayer(mano_root=asset, use_pca=False, flat_hand_mean=True).double()
     fig = contact_sheet(sheet_rows(layer), layer.th_faces.numpy())
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    fig.savefig(out, dpi=64)
     plt.close(fig)
