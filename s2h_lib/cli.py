@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except HandModelError as error:
+    except (HandModelError, ValueError) as error:
         print(f"s2h: {error}", file=sys.stderr)
         return 2
     return 0

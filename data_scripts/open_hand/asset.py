@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from s2h_lib.atomic import atomic_write_bytes
+
 from .skeleton import NUM_JOINTS, PARENTS, ROOT_PARENT
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same inputs, same bytes
@@ -32,10 +34,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, member.getvalue())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def mano_layout(
