@@ -1,0 +1,1 @@
+"""Datasets, the 2D detector and image transforms. Every dataset yields `HandSample`s."""
