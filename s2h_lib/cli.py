@@ -3,6 +3,7 @@
 s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
 s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
 s2h demo [--out out/demo] [--hand PATH]          pose the hand model, write pictures
+s2h data detect --images DIR --out keypoints.json   2D hand keypoints of your photos
 """
 
 from __future__ import annotations
@@ -38,6 +39,33 @@ def _demo(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _data_detect(args: argparse.Namespace) -> None:
+    from s2h_lib.data.detect_folder import detect_folder
+    from s2h_lib.data.detector import DetectorConfig
+
+    config = DetectorConfig(max_hands=args.max_hands)
+    result = detect_folder(args.images, args.out, config, resume=args.resume)
+    total = len(result.images) + len(result.failures)
+    print(f"wrote {args.out}: a hand in {len(result.with_hands)} of {total} images")
+    for name, error in result.failures.items():
+        print(f"  skipped {name}: {error}")
+
+
+def add_data_commands(data: argparse._SubParsersAction) -> None:
+    """`s2h data ...`: one parser per data command; each imports its module only when run."""
+    detect = data.add_parser("detect", help="find hands and their 2D keypoints in a photo folder")
+    detect.add_argument("--images", type=Path, required=True, help="folder of photos")
+    detect.add_argument("--out", type=Path, required=True, help="keypoints JSON to write")
+    detect.add_argument("--max-hands", type=int, default=2, help="most hands per photo")
+    detect.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip photos already in --out (default), or start over",
+    )
+    detect.set_defaults(run=_data_detect)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2h", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -60,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--side", choices=("right", "left"), default="right")
     info.set_defaults(run=_mano_info)
+
+    data = commands.add_parser("data", help="datasets and 2D keypoints").add_subparsers(
+        dest="data_command", required=True
+    )
+    add_data_commands(data)
 
     demo = commands.add_parser("demo", help="pose the hand model and write pictures")
     demo.add_argument("--out", default="out/demo")

@@ -22,6 +22,7 @@ AMBIENT = 0.35
 FREIHAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 FINGER_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd")
 FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
+CONFIDENT_MARKER_SIZE = 16.0  # points^2 of a joint marker at confidence 1
 
 
 def view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
@@ -89,15 +90,37 @@ def draw_mesh(
 
 
 def draw_skeleton_2d(
-    ax: Axes, keypoints: np.ndarray, parents: Sequence[int] = FREIHAND_PARENTS
+    ax: Axes,
+    keypoints: np.ndarray,
+    parents: Sequence[int] = FREIHAND_PARENTS,
+    confidence: np.ndarray | None = None,
 ) -> None:
-    """Draw 21 FreiHAND-order keypoints `(21, >=2)` and their bones, one colour per finger."""
+    """Draw 21 FreiHAND-order keypoints `(21, >=2)` and their bones, one colour per finger.
+
+    With `confidence` `(21,)` in [0, 1], a joint's marker is as large as its confidence (a ring
+    marks the full-confidence size) and each bone as opaque as its less confident end.
+    """
     for j, p in enumerate(parents):
         if p < 0:
             continue
         colour = FINGER_COLOURS[(j - 1) // 4]
-        ax.plot(keypoints[[p, j], 0], keypoints[[p, j], 1], color=colour, lw=1.2, zorder=5)
-    ax.scatter(keypoints[:, 0], keypoints[:, 1], s=4, c="k", zorder=6)
+        alpha = 1.0 if confidence is None else 0.25 + 0.75 * float(min(confidence[[p, j]]))
+        xs, ys = keypoints[[p, j], 0], keypoints[[p, j], 1]
+        ax.plot(xs, ys, color=colour, lw=1.2, alpha=alpha, zorder=5)
+    if confidence is None:
+        ax.scatter(keypoints[:, 0], keypoints[:, 1], s=4, c="k", zorder=6)
+        return
+    full = CONFIDENT_MARKER_SIZE
+    ax.scatter(
+        keypoints[:, 0],
+        keypoints[:, 1],
+        s=full,
+        facecolors="none",
+        edgecolors="w",
+        linewidths=0.5,
+        zorder=6,
+    )
+    ax.scatter(keypoints[:, 0], keypoints[:, 1], s=full * np.asarray(confidence), c="k", zorder=7)
 
 
 VIEWS = {

@@ -21,3 +21,11 @@ def test_write_creates_missing_parent_directories(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "c.bin"
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_written_file_gets_the_usual_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "shared.json"
+    plain = tmp_path / "plain.json"
+    atomic_write_bytes(target, b"{}")
+    plain.write_bytes(b"{}")
+    assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -30,7 +30,8 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 def to_tensor(rgb: np.ndarray) -> Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0
+    # a copy: `read_rgb`'s arrays are read-only views of PIL's buffer, which torch warns about
+    return torch.from_numpy(np.array(rgb, order="C")).permute(2, 0, 1).float() / 255.0
 
 
 def to_uint8(image: Tensor) -> np.ndarray:
