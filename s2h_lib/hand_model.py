@@ -1,5 +1,5 @@
 """The MANO hand layer (a drop-in for manopth's `ManoLayer`) and the MANO <-> FreiHAND joint
-orders. Joint-order converters live here and nowhere else in the package.
+(and HO3D) orders. Joint-order converters live here and nowhere else in the package.
 
 MANO's 16 joints: 0 wrist, then index 1-3, middle 4-6, pinky 7-9, ring 10-12, thumb 13-15,
 each finger from the palm outwards. FreiHAND's 21 keypoints: 0 wrist, thumb 1-4, index 5-8,
@@ -61,6 +61,25 @@ def freihand_to_mano(joints21: Tensor) -> tuple[Tensor, Tensor]:
     index = torch.tensor(MANO_TO_FREIHAND, device=joints21.device)
     stacked = joints21.index_select(-2, index)
     return stacked[..., :NUM_JOINTS, :], stacked[..., NUM_JOINTS:, :]
+
+
+# HO3D stores 21 joints as MANO's 16 followed by the 5 tips thumb..pinky (its vis_HO3D.py maps
+# them to FreiHAND order with the same table), so its permutations are MANO's.
+# FreiHAND keypoint k is HO3D joint FREIHAND_FROM_HO3D[k]; HO3D joint j is FreiHAND keypoint
+# HO3D_FROM_FREIHAND[j].
+FREIHAND_FROM_HO3D = FREIHAND_FROM_MANO
+HO3D_FROM_FREIHAND = MANO_TO_FREIHAND
+
+
+def ho3d_to_freihand(joints21: Tensor) -> Tensor:
+    """21 joints in HO3D order (..., 21, D) to FreiHAND order (..., 21, D)."""
+    return joints21.index_select(-2, torch.tensor(FREIHAND_FROM_HO3D, device=joints21.device))
+
+
+def freihand_to_ho3d(joints21: Tensor) -> Tensor:
+    """21 keypoints in FreiHAND order (..., 21, D) to HO3D order (..., 21, D), e.g. for a
+    HO3D submission."""
+    return joints21.index_select(-2, torch.tensor(HO3D_FROM_FREIHAND, device=joints21.device))
 
 
 # --------------------------------------------------------------------------------------------

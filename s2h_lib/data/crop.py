@@ -70,6 +70,12 @@ def update_intrinsics(A: Tensor, K: Tensor) -> Tensor:
     return A.to(K.dtype) @ K
 
 
+def project_points(points: Tensor, K: Tensor) -> Tensor:
+    """Pinhole projection u = K X / Z of points (..., N, 3) with K (..., 3, 3): (..., N, 2)."""
+    uvw = points @ K.to(points.dtype).transpose(-1, -2)
+    return uvw[..., :2] / uvw[..., 2:]
+
+
 def rotation_about(centre: tuple[float, float], angle: float) -> Tensor:
     """(3, 3) affine turning pixels by `angle` radians (counter-clockwise on screen) about `centre`.
 

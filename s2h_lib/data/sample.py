@@ -60,6 +60,8 @@ class HandTruth:
     mask:        (H, W)  float {0, 1} hand silhouette; zeros where the dataset has none
     has_mesh:    ()      bool: False when the dataset gives joints but no mesh/pose (verts, pose
                          and betas are then zeros and must not be scored)
+    visible:     (21,)   bool: False where a joint is hidden (by the hand itself, another object
+                         or the crop border); None when the dataset does not say
     """
 
     joints3d: Tensor
@@ -69,6 +71,7 @@ class HandTruth:
     betas: Tensor
     mask: Tensor
     has_mesh: Tensor
+    visible: Tensor | None = None
 
     def to(self, device: torch.device | str) -> HandTruth:
         return _map_tensors(self, lambda t: t.to(device))
