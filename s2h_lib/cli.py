@@ -3,7 +3,9 @@
 s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
 s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
 s2h demo [--out out/demo] [--hand PATH]          pose the hand model, write pictures
+s2h fit --images DIR_OR_FILE --out DIR [--steps N]  fit the hand model to the hands in photos
 s2h data detect --images DIR --out keypoints.json   2D hand keypoints of your photos
+s2h data synth [--out data/s2h_synth] [--workers N]  build the S2H-Synth benchmark (resumable)
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ def _demo(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _fit(args: argparse.Namespace) -> None:
+    from s2h_lib.fit import FitConfig
+    from s2h_lib.fit_photos import CROP_SIZE, fit_photos
+
+    if not args.images.exists():
+        raise ValueError(f"--images {args.images}: no such photo or folder of photos")
+    steps = {} if args.steps is None else {"steps": args.steps}
+    config = FitConfig(seed=args.seed, **steps)
+    report = fit_photos(args.images, args.out, config, size=args.size or CROP_SIZE)
+    print(f"fitted {len(report['hands'])} hand(s); wrote {args.out}")
+    for name, why in report["skipped"].items():
+        print(f"  skipped {name}: {why}")
+
+
 def _data_detect(args: argparse.Namespace) -> None:
     from s2h_lib.data.detect_folder import detect_folder
     from s2h_lib.data.detector import DetectorConfig
@@ -51,8 +67,50 @@ def _data_detect(args: argparse.Namespace) -> None:
         print(f"  skipped {name}: {error}")
 
 
+def _data_synth(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
+    from s2h_lib.data.store import build_synth
+    from s2h_lib.data.synthetic import SynthConfig
+
+    given = {f.name: getattr(args, f.name, None) for f in fields(SynthConfig)}
+    config = SynthConfig(**{name: value for name, value in given.items() if value is not None})
+    try:
+        manifest = build_synth(args.out, config, workers=args.workers)
+    except KeyboardInterrupt:
+        print("\ninterrupted: shards already written are kept; the same command resumes")
+        raise SystemExit(130) from None
+    except FileNotFoundError as error:  # e.g. --noise-file: a message, not a traceback
+        raise ValueError(str(error)) from error
+    print(f"wrote {manifest}")
+
+
+def _add_synth_command(data: argparse._SubParsersAction) -> None:
+    synth = data.add_parser(
+        "synth", help="render the S2H-Synth benchmark (an interrupted run resumes)"
+    )
+    synth.add_argument("--out", type=Path, default=Path("data/s2h_synth"))
+    synth.add_argument("--workers", type=int, default=None, help="processes (default: CPUs, <= 8)")
+    synth.add_argument("--image-size", type=int, help="image side in pixels (default 128)")
+    for split, default in (("train", 4000), ("val", 500), ("test", 500)):
+        synth.add_argument(f"--{split}", type=int, help=f"{split} images (default {default})")
+    synth.add_argument("--clips", type=int, help="clips (default 200)")
+    synth.add_argument("--clip-length", type=int, help="frames per clip (default 8)")
+    synth.add_argument("--seed", type=int, help="base seed (default 0)")
+    synth.add_argument("--mano-root", help="official MANO folder/file (default: open hand model)")
+    synth.add_argument(
+        "--keypoints",
+        choices=("noise", "detector"),
+        help="also store the real detector's keypoints ('detector'; default: noise model only)",
+    )
+    synth.add_argument("--noise-file", help="detector-noise JSON (default: the package's)")
+    synth.add_argument("--shard-size", type=int, help="images per shard file (default 250)")
+    synth.set_defaults(run=_data_synth)
+
+
 def add_data_commands(data: argparse._SubParsersAction) -> None:
     """`s2h data ...`: one parser per data command; each imports its module only when run."""
+    _add_synth_command(data)
     detect = data.add_parser("detect", help="find hands and their 2D keypoints in a photo folder")
     detect.add_argument("--images", type=Path, required=True, help="folder of photos")
     detect.add_argument("--out", type=Path, required=True, help="keypoints JSON to write")
@@ -99,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hand", default=None, help="hand model file or MANO folder")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+
+    fit = commands.add_parser("fit", help="fit the hand model to the hands in photos")
+    fit.add_argument("--images", type=Path, required=True, help="a photo or a folder of photos")
+    fit.add_argument("--out", type=Path, required=True, help="folder for overlays and fits.json")
+    fit.add_argument("--steps", type=int, help="optimisation steps (default: FitConfig's)")
+    fit.add_argument("--size", type=int, help="crop size in pixels (default: 256)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.set_defaults(run=_fit)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Pictures of hands: shaded meshes and skeletons drawn with matplotlib.
+"""Pictures of hands: shaded meshes and skeletons drawn with matplotlib, and the image grids,
+silhouette overlays and GIFs the notebooks show.
 
 These need no GPU, no renderer and no browser, so they work in tests, scripts and headless
 notebook runs alike.
@@ -7,13 +8,18 @@ notebook runs alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import plotly.graph_objects as go
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from PIL import Image
+
+from s2h_lib.atomic import atomic_open
 
 SKIN_RGB = np.array([0.87, 0.68, 0.58])
 LIGHT_DIRECTION = np.array([0.3, 0.5, 1.0])  # towards the light, in the view frame
@@ -23,6 +29,10 @@ FREIHAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 
 FINGER_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd")
 FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
 CONFIDENT_MARKER_SIZE = 16.0  # points^2 of a joint marker at confidence 1
+# Silhouette overlays: target only, rendered only, both.
+TARGET_RGB = np.array([0.2, 0.8, 0.3])
+RENDERED_RGB = np.array([0.85, 0.25, 0.75])
+OVERLAP_RGB = np.array([1.0, 1.0, 1.0])
 
 
 def view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
@@ -164,6 +174,28 @@ def contact_sheet(
     return fig
 
 
+def mesh_grid(
+    hands: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+    faces: np.ndarray,
+    ncols: int,
+    view: tuple[float, float] = VIEWS["palm"],
+    panel_inches: float = 1.8,
+) -> Figure:
+    """(label, vertices `(V, 3)`, keypoints `(21, 3)` or None) hands in a grid `ncols` wide, all
+    seen from one `view` (azimuth, elevation) and drawn on one shared scale."""
+    extent = 1.02 * max(np.linalg.norm(v - v.mean(axis=0), axis=1).max() for _, v, _ in hands)
+    nrows = -(-len(hands) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, squeeze=False, figsize=(panel_inches * ncols, panel_inches * nrows)
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (label, verts, keypoints) in zip(axes.ravel(), hands, strict=False):
+        draw_mesh(ax, verts, faces, *view, keypoints=keypoints, title=label, extent=extent)
+    fig.tight_layout()
+    return fig
+
+
 def mesh_figure(
     verts: np.ndarray, faces: np.ndarray, keypoints: np.ndarray | None = None, title: str = ""
 ) -> go.Figure:
@@ -201,3 +233,75 @@ def mesh_figure(
     fig = go.Figure(data)
     fig.update_layout(title=title, scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "b": 0})
     return fig
+
+
+def image_grid(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    ncols: int,
+    panel_inches: float = 2.0,
+    **imshow: object,
+) -> Figure:
+    """Images `(H, W)` or `(H, W, 3)` in a grid, `ncols` wide, one title each; `imshow`
+    keywords (cmap, vmin, vmax, ...) apply to every panel."""
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, squeeze=False, figsize=(panel_inches * ncols, panel_inches * nrows)
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, title in zip(axes.ravel(), images, titles, strict=False):
+        ax.imshow(image, interpolation="nearest", **imshow)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def silhouette_overlay(rendered: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """RGB `(H, W, 3)` of two masks `(H, W)` (thresholded at 0.5): target only green, rendered
+    only magenta, both white."""
+    a, b = rendered > 0.5, target > 0.5
+    out = np.zeros((*a.shape, 3))
+    out[b & ~a], out[a & ~b], out[a & b] = TARGET_RGB, RENDERED_RGB, OVERLAP_RGB
+    return out
+
+
+def _figure_pixels(fig: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def save_gif(
+    frames: Sequence[np.ndarray],
+    titles: Sequence[str],
+    path: str | Path,
+    fps: float = 8.0,
+    panel_inches: float = 2.5,
+) -> Path:
+    """An animated GIF of images `(H, W, 3)` in [0, 1], each drawn with its title; written
+    atomically, looping forever."""
+    if not frames or len(frames) != len(titles):
+        raise ValueError(
+            f"need one title per frame, got {len(frames)} frames, {len(titles)} titles"
+        )
+    pictures = []
+    for frame, title in zip(frames, titles, strict=True):
+        fig = Figure(figsize=(panel_inches, panel_inches), dpi=80)
+        ax = fig.add_subplot()
+        ax.imshow(np.clip(frame, 0.0, 1.0), interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+        fig.tight_layout()
+        pictures.append(Image.fromarray(_figure_pixels(fig)))
+    path = Path(path)
+    with atomic_open(path) as file:
+        pictures[0].save(
+            file,
+            format="GIF",
+            save_all=True,
+            append_images=pictures[1:],
+            duration=int(1000 / fps),
+            loop=0,
+        )
+    return path

@@ -1,0 +1,120 @@
+"""Build the dataset a `DataConfig` names, with training augmentation that follows the epoch.
+
+The only place that maps config names ("synth", "freihand", "ho3d") to dataset classes, so the
+trainer, evaluation and notebooks all get identical samples for identical configs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from torch.utils.data import Dataset
+
+from s2h_lib.data.augment import AugmentConfig, augment, generator_for
+from s2h_lib.data.sample import HandSample
+from s2h_lib.train_config import DataConfig
+
+# Split names per dataset: the trainer says "train" / "val" / "test".
+FREIHAND_SPLITS = {"train": "training", "val": "evaluation", "test": "evaluation"}
+HO3D_SPLITS = {"train": "train", "val": "evaluation", "test": "evaluation"}
+
+
+class EpochDataset(Dataset):
+    """A dataset view whose augmentation draws depend on (seed, epoch, index) only.
+
+    `set_epoch` must be called before each epoch's DataLoader iterator is created (workers get a
+    copy of the dataset when the iterator starts), which is what the trainer does.
+    """
+
+    def __init__(self, base: Dataset, augmentation: AugmentConfig | None) -> None:
+        self.base = base
+        self.augmentation = augmentation
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> HandSample:
+        sample = self.base[index]
+        if self.augmentation is None:
+            return sample
+        generator = generator_for(self.augmentation, index, self.epoch)
+        return augment(sample, self.augmentation, generator)
+
+
+def augmentation_for(data: DataConfig, seed: int) -> AugmentConfig | None:
+    """The training augmentation a `DataConfig` asks for (None when everything is off)."""
+    angle = math.radians(data.rotation_deg)
+    jitter = data.colour_jitter
+    config = AugmentConfig(
+        rotation=(-angle, angle),
+        scale=(1 - data.scale_jitter, 1 + data.scale_jitter),
+        brightness=jitter,
+        contrast=jitter,
+        saturation=jitter,
+        seed=seed,
+    )
+    return None if config == replace(AugmentConfig(), rotation=(0.0, 0.0), seed=seed) else config
+
+
+def _base_dataset(data: DataConfig, split: str, with_truth: bool, clips: bool) -> Dataset:
+    keypoints = data.keypoints
+    if data.dataset == "synth":
+        from s2h_lib.data.synth_dataset import SynthClips, SynthDataset
+
+        if clips:
+            return SynthClips(
+                data.root, with_truth=with_truth, keypoints=keypoints, size=data.image_size
+            )
+        return SynthDataset(
+            data.root, split, with_truth=with_truth, keypoints=keypoints, size=data.image_size
+        )
+    if clips:
+        raise ValueError(f"dataset {data.dataset!r} has no clips; the video stage needs 'synth'")
+    if data.dataset == "freihand":
+        from s2h_lib.data.freihand import FreiHAND
+
+        return FreiHAND(
+            data.root,
+            FREIHAND_SPLITS[split],
+            size=data.image_size,
+            with_truth=with_truth,
+            keypoints="detections",
+            detections=data.detections,
+            mano_root=data.mano_root,
+        )
+    from s2h_lib.data.ho3d import HO3D
+
+    return HO3D(
+        data.root,
+        HO3D_SPLITS[split],
+        size=data.image_size,
+        with_truth=with_truth,
+        keypoints="detections",
+        detections=data.detections,
+        mano_root=data.mano_root,
+    )
+
+
+def make_dataset(
+    data: DataConfig,
+    split: str,
+    *,
+    with_truth: bool,
+    clips: bool = False,
+    augment: bool = False,
+    seed: int = 0,
+) -> EpochDataset:
+    """The dataset for `split` ("train", "val", "test"); augmented when `augment` is set.
+
+    with_truth=False (every self-supervised training run) builds the dataset without ground
+    truth, so no sample the trainer sees carries a 3D label, a GT mask or GT 2D keypoints.
+    """
+    if split not in FREIHAND_SPLITS:
+        raise ValueError(f"split must be one of {sorted(FREIHAND_SPLITS)}, got {split!r}")
+    base = _base_dataset(data, split, with_truth, clips)
+    return EpochDataset(base, augmentation_for(data, seed) if augment else None)

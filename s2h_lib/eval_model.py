@@ -1,0 +1,153 @@
+"""Evaluate a trained model (or a baseline) on a dataset split with the FreiHAND protocol.
+
+`evaluate_model` runs the network over a split that carries ground truth, then hands the arrays
+to `evaluate.evaluate_arrays` (metrics.json, per_sample.csv, predictions.npz, pck.png) and adds
+overlays of the best, median and worst samples. Baselines produce the same arrays through the
+same writer, so every row of a comparison table is computed by one code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from s2h_lib.config_io import from_dict
+from s2h_lib.data.sample import HandSample, collate_samples
+from s2h_lib.evaluate import evaluate_arrays
+from s2h_lib.model import HandNet
+from s2h_lib.overlays import overlay_figure, save_figure
+from s2h_lib.prediction import HandPrediction
+from s2h_lib.train_config import TrainConfig
+
+EXAMPLES_FILE = "examples.png"
+Predictor = Callable[[HandSample], HandPrediction]
+
+
+class ModelFileError(ValueError):
+    """A model file is missing or not one the trainer wrote."""
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[HandNet, TrainConfig]:
+    """The network and its training config from a `model.pt` (or a `last.pt` checkpoint)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path} (train one with `s2h train`)")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:
+        raise ModelFileError(f"cannot read model file {path}: {error}") from error
+    if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
+        raise ModelFileError(f"{path} is not a model written by `s2h train`")
+    config = from_dict(TrainConfig, payload["config"], "train")
+    model = HandNet(config.model).to(device)
+    model.load_state_dict(payload["model"])
+    return model.eval(), config
+
+
+@dataclass
+class PredictionArrays:
+    """Predictions and ground truth of N samples, as numpy, metres / pixels."""
+
+    pred_joints: np.ndarray
+    gt_joints: np.ndarray
+    pred_verts: np.ndarray
+    gt_verts: np.ndarray
+    has_mesh: np.ndarray
+    pred_keypoints2d: np.ndarray
+    gt_keypoints2d: np.ndarray
+    names: list[str]
+
+
+def model_predictor(model: HandNet) -> Predictor:
+    """The network as a function of a batch."""
+    device = next(model.parameters()).device
+
+    def predict(batch: HandSample) -> HandPrediction:
+        with torch.no_grad():
+            return model(batch.image.to(device), batch.K.to(device))
+
+    return predict
+
+
+def collect_predictions(
+    predictor: Predictor, dataset: Dataset, batch_size: int = 32, progress: bool = True
+) -> PredictionArrays:
+    """Run `predictor` over a dataset whose samples carry truth; gather the arrays."""
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate_samples)
+    parts: dict[str, list[np.ndarray]] = {f: [] for f in PredictionArrays.__dataclass_fields__}
+    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
+        if batch.truth is None:
+            raise ValueError("evaluation needs a dataset built with with_truth=True")
+        pred = predictor(batch)
+        values = {
+            "pred_joints": pred.joints,
+            "gt_joints": batch.truth.joints3d,
+            "pred_verts": pred.verts,
+            "gt_verts": batch.truth.verts,
+            "has_mesh": batch.truth.has_mesh,
+            "pred_keypoints2d": pred.keypoints2d,
+            "gt_keypoints2d": batch.truth.keypoints2d,
+        }
+        for key, value in values.items():
+            parts[key].append(value.detach().float().cpu().numpy())
+        parts["names"].append(np.array(batch.name, dtype=str))
+    arrays = {key: np.concatenate(value) for key, value in parts.items()}
+    arrays["names"] = arrays["names"].tolist()
+    arrays["has_mesh"] = arrays["has_mesh"].astype(bool)
+    return PredictionArrays(**arrays)
+
+
+def _save_examples(
+    predictor: Predictor, faces: torch.Tensor, dataset: Dataset, report: dict, out_dir: Path
+) -> Path:
+    """Overlays of the best, median and worst samples by PA-MPJPE."""
+    picks = report["examples"]
+    labels = ("best", "median", "worst")
+    samples = [dataset[picks[label]["index"]] for label in labels]
+    batch = collate_samples(samples)
+    pred = predictor(batch)
+    titles = [f"{label}: {picks[label]['name']}" for label in labels]
+    figure = overlay_figure(
+        batch.image,
+        pred,
+        faces.to(pred.verts.device),
+        batch.K.to(pred.verts.device),
+        batch.truth.keypoints2d,
+        titles,
+        columns=3,
+    )
+    return save_figure(figure, out_dir / EXAMPLES_FILE)
+
+
+def evaluate_predictor(
+    predictor: Predictor,
+    faces: torch.Tensor,
+    dataset: Dataset,
+    out_dir: str | Path,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> dict:
+    """Score `predictor` on `dataset` and write the evaluation files and example overlays."""
+    out_dir = Path(out_dir)
+    arrays = collect_predictions(predictor, dataset, batch_size, progress)
+    report = evaluate_arrays(
+        arrays.pred_joints,
+        arrays.gt_joints,
+        arrays.pred_verts,
+        arrays.gt_verts,
+        arrays.has_mesh,
+        arrays.names,
+        out_dir,
+        pred_keypoints2d=arrays.pred_keypoints2d,
+        gt_keypoints2d=arrays.gt_keypoints2d,
+    )
+    _save_examples(predictor, faces, dataset, report, out_dir)
+    return report

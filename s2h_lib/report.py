@@ -1,0 +1,153 @@
+"""A self-contained HTML report of a run: metrics table, curves, overlays and a 3D mesh view.
+
+Everything is embedded (PNG as base64, plotly.js inline), so the file opens offline and can be
+mailed or archived beside the run it describes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from s2h_lib.atomic import atomic_write_bytes
+from s2h_lib.viz import mesh_figure
+
+TABLE_METRICS = (
+    ("pa_mpjpe_mm", "PA-MPJPE (mm)"),
+    ("pa_mpvpe_mm", "PA-MPVPE (mm)"),
+    ("pa_auc_joints_0_50mm", "PA-AUC joints"),
+    ("pa_f_score_5mm", "F@5 mm"),
+    ("pa_f_score_15mm", "F@15 mm"),
+    ("rr_mpjpe_mm", "root-rel. MPJPE (mm)"),
+    ("mpjpe_mm", "MPJPE (mm)"),
+    ("epe2d_px", "2D error (px)"),
+)
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure)
+    figure.savefig(buffer, format="png", dpi=100)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _img_file(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
+
+
+def _cell(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def metrics_table(rows: dict[str, dict]) -> str:
+    """HTML table: one row per method (name -> metrics.json content)."""
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in TABLE_METRICS)
+    body = ""
+    for name, metrics in rows.items():
+        cells = "".join(f"<td>{_cell(metrics.get(key, 'n/a'))}</td>" for key, _ in TABLE_METRICS)
+        body += f"<tr><th>{html.escape(name)}</th>{cells}</tr>"
+    return f"<table><tr><th>method</th>{head}</tr>{body}</table>"
+
+
+def pck_figure(rows: dict[str, dict]) -> Figure:
+    """Procrustes-aligned 3D PCK of joints for every method on one plot."""
+    figure = Figure(figsize=(5, 3.5))
+    ax = figure.add_subplot()
+    for name, metrics in rows.items():
+        curves = metrics["pck_curves"]
+        auc = metrics.get("pa_auc_joints_0_50mm")
+        label = f"{name} (AUC {auc:.3f})" if isinstance(auc, float) else name
+        ax.plot(curves["thresholds_mm"], curves["pa_joints"], label=label)
+    ax.set_xlabel("threshold (mm)")
+    ax.set_ylabel("PCK, aligned joints")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def loss_figure(log_path: Path) -> Figure:
+    """The total training loss per step, one colour per stage."""
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line]
+    figure = Figure(figsize=(5, 3.5))
+    ax = figure.add_subplot()
+    for stage in dict.fromkeys(r["stage"] for r in records):
+        steps = [r["step"] for r in records if r["stage"] == stage]
+        totals = [r["loss/total"] for r in records if r["stage"] == stage]
+        ax.plot(steps, totals, label=stage)
+    ax.set_xlabel("step")
+    ax.set_ylabel("total loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def mesh_view(predictions: Path, faces: np.ndarray, index: int) -> str:
+    """Interactive plotly view of one sample: predicted and true mesh, aligned at the wrist."""
+    arrays = np.load(predictions)
+    pred = arrays["pred_verts"][index] - arrays["pred_joints"][index, :1]
+    figure = mesh_figure(
+        pred,
+        faces,
+        arrays["pred_joints"][index] - arrays["pred_joints"][index, :1],
+        title=f"predicted hand: {arrays['names'][index]} (mm, wrist at 0)",
+    )
+    return figure.to_html(full_html=False, include_plotlyjs=True)
+
+
+def write_report(
+    path: Path,
+    title: str,
+    rows: dict[str, dict],
+    eval_dirs: dict[str, Path],
+    log_path: Path | None,
+    faces: np.ndarray,
+    notes: str = "",
+) -> Path:
+    """Write the HTML report. `rows` and `eval_dirs` are keyed by method name; the first method
+    is the main one (its median sample gets the 3D view)."""
+    main = next(iter(rows))
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{notes}</p>",
+        "<h2>Test-split metrics</h2>",
+        metrics_table(rows),
+        "<h2>PCK curves</h2>",
+        f'<img src="data:image/png;base64,{_png(pck_figure(rows))}">',
+    ]
+    if log_path is not None and log_path.is_file():
+        parts += [
+            "<h2>Training loss</h2>",
+            f'<img src="data:image/png;base64,{_png(loss_figure(log_path))}">',
+        ]
+    for name, folder in eval_dirs.items():
+        parts += [
+            f"<h2>{html.escape(name)}: best, median and worst samples</h2>",
+            _img_file(folder / "examples.png"),
+        ]
+    median = rows[main]["examples"]["median"]["index"]
+    parts += [
+        "<h2>3D view (drag to rotate)</h2>",
+        mesh_view(eval_dirs[main] / "predictions.npz", faces, median),
+    ]
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )
+    atomic_write_bytes(path, page.encode())
+    return path

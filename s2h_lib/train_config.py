@@ -1,0 +1,224 @@
+"""Training configs as dataclasses, loadable from YAML, and the named presets.
+
+A run is fully described by one `TrainConfig`; it is saved beside every checkpoint, so a reported
+number can always be traced to the config and seed that produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from s2h_lib.config_io import ConfigError, from_dict, load_yaml, to_dict
+from s2h_lib.loss_config import STAGES, LossConfig
+from s2h_lib.model import GROUP_NAMES, ModelConfig
+
+Supervision = Literal["self", "weak", "full"]
+
+# Which parameter groups each stage trains (method notes section 4): the shape stage trains the
+# 3D branch only, the kp stage the 2D branch only, later stages everything.
+STAGE_TRAINABLE: dict[str, frozenset[str]] = {
+    "shape": frozenset({"encoder3d", "regressor"}),
+    "kp": frozenset({"keypoints2d"}),
+    "finetune": frozenset(GROUP_NAMES),
+    "e2e": frozenset(GROUP_NAMES),
+    "video": frozenset(GROUP_NAMES),
+}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training images come from and how they are prepared.
+
+    dataset: "synth" (S2H-Synth, `s2h data synth`), "freihand" or "ho3d" (your own copy).
+    keypoints: the 2D keypoints training sees: "noise" (S2H-Synth's calibrated detector-noise
+        model), "detector" (stored mediapipe detections), or "detections" (a detection file given
+        in `detections`, for FreiHAND/HO3D). Supervision "weak" replaces them with the GT 2D.
+    rotation_deg: in-plane rotation augmentation range, +-degrees (the original: 180).
+    scale_jitter: relative scale augmentation range (0 = off, as the original).
+    colour_jitter: brightness/contrast/saturation jitter strength (0 = off).
+    """
+
+    dataset: Literal["synth", "freihand", "ho3d"] = "synth"
+    root: str = "data/s2h_synth"
+    image_size: int = 128
+    keypoints: Literal["noise", "detector", "detections"] = "noise"
+    detections: str | None = None
+    mano_root: str | None = None
+    workers: int = 2
+    rotation_deg: float = 180.0
+    scale_jitter: float = 0.0
+    colour_jitter: float = 0.0
+    eval_split: str = "val"
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage of the schedule: which losses (by stage name), how long, how fast.
+
+    name: a key of `loss_config.STAGES` ("shape", "kp", "finetune", "e2e", "video"); it picks
+        the loss terms and, by default, the trained parameter groups (`STAGE_TRAINABLE`).
+    milestones: steps (within the stage) where the learning rate halves (MultiStepLR, gamma 0.5).
+    """
+
+    name: str
+    steps: int
+    lr: float = 1e-3
+    milestones: tuple[int, ...] = ()
+    batch_size: int = 32
+    trainable: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in STAGES:
+            raise ValueError(f"unknown stage {self.name!r}; known: {sorted(STAGES)}")
+        if self.steps < 0 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(f"stage {self.name}: steps >= 0, batch_size >= 1, lr > 0 required")
+        if self.trainable is not None and not set(self.trainable) <= set(GROUP_NAMES):
+            raise ValueError(f"stage {self.name}: trainable groups must be among {GROUP_NAMES}")
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """The parameter groups this stage trains."""
+        return frozenset(self.trainable) if self.trainable else STAGE_TRAINABLE[self.name]
+
+    @property
+    def uses_clips(self) -> bool:
+        return self.name == "video"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs.
+
+    supervision: "self" (images + detector keypoints only, the method), "weak" (ground-truth 2D
+        keypoints instead of detections), "full" (3D labels: the upper bound). Only "weak" and
+        "full" runs ever load ground truth.
+    amp: mixed precision, used on CUDA only.
+    max_bad_steps: stop (checkpoint intact) after this many non-finite steps in a row.
+    """
+
+    name: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    losses: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    stages: tuple[StageConfig, ...] = ()
+    supervision: Supervision = "self"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    grad_clip: float = 10.0
+    max_bad_steps: int = 20
+    log_every: int = 10
+    checkpoint_every: int = 200
+    overlay_every: int = 500
+    ablate: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ValueError("a training config needs at least one stage")
+
+    @property
+    def effective_losses(self) -> LossConfig:
+        """The loss config with the `ablate` groups turned off."""
+        return self.losses.without(*self.ablate) if self.ablate else self.losses
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.stages)
+
+
+def _stage(name: str, steps: int, lr: float, batch: int, decays: int = 0) -> StageConfig:
+    """A stage whose learning rate halves `decays` times at even intervals."""
+    milestones = tuple(steps * (i + 1) // (decays + 1) for i in range(decays))
+    return StageConfig(name, steps, lr, milestones, batch)
+
+
+def _presets() -> dict[str, TrainConfig]:
+    small = ModelConfig(encoder="resnet18", num_stacks=1, keypoint_features=64, hourglass_depth=3)
+    synth = DataConfig(dataset="synth", root="data/s2h_synth", image_size=128)
+    return {
+        # Minutes on 2 CPU cores: the 3D branch first, then the 2D branch, then both together.
+        "synth-cpu-demo": TrainConfig(
+            name="synth-cpu-demo",
+            model=small,
+            data=replace(synth, workers=2),
+            stages=(
+                _stage("shape", 600, 1e-3, 32, decays=1),
+                _stage("kp", 150, 1e-3, 32),
+                _stage("finetune", 150, 2.5e-4, 32),
+            ),
+            checkpoint_every=100,
+            overlay_every=250,
+        ),
+        "synth-full": TrainConfig(
+            name="synth-full",
+            model=ModelConfig(encoder="resnet34"),
+            data=synth,
+            stages=(
+                _stage("shape", 12000, 1e-3, 64, decays=3),
+                _stage("kp", 6000, 1e-3, 64, decays=3),
+                _stage("finetune", 6000, 2.5e-4, 64, decays=2),
+                _stage("video", 2000, 1e-4, 8),
+            ),
+        ),
+        # FreiHAND: 32,560 images, batch 64 -> 509 steps per epoch; 120/120/60 epochs (section 4).
+        "freihand-gpu": TrainConfig(
+            name="freihand-gpu",
+            model=ModelConfig(encoder="efficientnet_b3"),
+            data=DataConfig(
+                dataset="freihand", root="data/FreiHAND", image_size=224,
+                keypoints="detections", eval_split="evaluation", workers=8,
+            ),
+            stages=(
+                _stage("shape", 61000, 1e-3, 64, decays=3),
+                _stage("kp", 61000, 1e-3, 64, decays=3),
+                _stage("finetune", 30500, 2.5e-4, 64, decays=2),
+            ),
+        ),
+        # HO3D v2: 66,034 training images, batch 64 -> 1032 steps per epoch.
+        "ho3d-gpu": TrainConfig(
+            name="ho3d-gpu",
+            model=ModelConfig(encoder="efficientnet_b3"),
+            data=DataConfig(
+                dataset="ho3d", root="data/HO3D_v2", image_size=224, keypoints="detections",
+                rotation_deg=0.0, eval_split="evaluation", workers=8,
+            ),
+            stages=(
+                _stage("shape", 124000, 1e-3, 64, decays=3),
+                _stage("kp", 124000, 1e-3, 64, decays=3),
+                _stage("finetune", 62000, 2.5e-4, 64, decays=2),
+            ),
+        ),
+    }
+
+
+PRESETS: dict[str, TrainConfig] = _presets()
+
+
+def merge_nested(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict update: nested mappings merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_nested(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(source: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """A preset name or a YAML file path, with optional nested `overrides` applied on top.
+
+    A YAML file may start from a preset with a `preset: NAME` key and override the rest.
+    """
+    if str(source) in PRESETS:
+        data = to_dict(PRESETS[str(source)])
+    else:
+        data = load_yaml(source)
+        preset = data.pop("preset", None)
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ConfigError(f"{source}: unknown preset {preset!r}; known: {sorted(PRESETS)}")
+            data = merge_nested(to_dict(PRESETS[preset]), data)
+    return from_dict(TrainConfig, merge_nested(data, overrides or {}), "train")

@@ -1,0 +1,118 @@
+"""Every notebook in notebooks/ runs headlessly through papermill with tiny parameters, writes
+finite results into its `out_dir`, and is committed clean (no outputs, a `parameters` cell)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from s2h_lib.notebook import NotebookRunError, notebook_problems, run_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+CELL_TIMEOUT_S = 120
+# Tiny parameters per notebook (each run well under a minute on 2 CPU cores); `out_dir` and
+# `interactive=False` are added by the test. A new notebook needs one line here.
+TINY_PARAMETERS: dict[str, dict[str, object]] = {
+    "01_hand_model_explorer.ipynb": {"sweep_steps": 2, "n_pca_sliders": 2, "dpi": 40},
+    "02_differentiable_rendering.ipynb": {
+        "image_size": 48,
+        "fit_steps": 12,
+        "sigmas": [0.5, 5.0],
+        "gammas": [0.0001, 1.0],
+        "dpi": 40,
+    },
+}
+# Parameters whose value is a pytest fixture (a path made for the test): name -> fixture.
+FIXTURE_PARAMETERS: dict[str, dict[str, str]] = {
+    "01_hand_model_explorer.ipynb": {"mano_root": "mano_dir"},
+}
+
+
+def finite_numbers(value: object) -> list[float]:
+    """Every number inside a JSON value."""
+    if isinstance(value, dict):
+        return [n for item in value.values() for n in finite_numbers(item)]
+    if isinstance(value, list):
+        return [n for item in value for n in finite_numbers(item)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [value]
+    return []
+
+
+def check_outputs(out_dir: Path) -> dict[str, dict]:
+    """Every JSON record in `out_dir`: its numbers finite, the files it lists present and
+    readable (PNG/GIF as images). Returns the records by file name."""
+    records = {path.name: json.loads(path.read_text()) for path in out_dir.glob("*.json")}
+    assert records, f"the notebook wrote no JSON record into {out_dir}"
+    for name, record in records.items():
+        assert all(math.isfinite(n) for n in finite_numbers(record)), f"{name}: {record}"
+        for file in record.get("files", []):
+            path = out_dir / file
+            assert path.is_file() and path.stat().st_size > 0, f"{name} lists missing {file}"
+            if path.suffix in (".png", ".gif"):
+                with Image.open(path) as image:
+                    assert min(image.size) >= 16, f"{file} is {image.size}"
+    return records
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda path: path.stem)
+def test_committed_notebook_is_clean(path: Path):
+    assert notebook_problems(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda path: path.stem)
+def test_notebook_runs_headless_with_tiny_parameters(
+    path: Path, tmp_path: Path, request: pytest.FixtureRequest
+):
+    if path.name not in TINY_PARAMETERS:
+        pytest.fail(
+            f"{path.name} has no tiny parameters: add an entry for it to TINY_PARAMETERS in "
+            "tests/test_notebooks.py (values that make it run in a few seconds on CPU)"
+        )
+    out_dir = tmp_path / "out"
+    parameters = {**TINY_PARAMETERS[path.name], "out_dir": str(out_dir), "interactive": False}
+    for name, fixture in FIXTURE_PARAMETERS.get(path.name, {}).items():
+        parameters[name] = str(request.getfixturevalue(fixture))
+    run_notebook(path, tmp_path / path.name, parameters, timeout_s=CELL_TIMEOUT_S)
+    records = check_outputs(out_dir)
+    check_specific = SPECIFIC_CHECKS.get(path.name)
+    if check_specific is not None:
+        check_specific(records)
+
+
+def check_explorer(records: dict[str, dict]) -> None:
+    summary = records["summary.json"]
+    assert summary["vertices"] > 0 and summary["faces"] > 0
+    # run with the fake official model, so the comparison branch ran too
+    assert summary["comparison"]["official_vertices"] > 0
+    assert "open_vs_mano.png" in summary["files"]
+    assert {"pca1_sweep.html", "named_poses.png", "joint_limits.png"} <= set(summary["files"])
+
+
+def check_rendering(records: dict[str, dict]) -> None:
+    metrics = records["metrics.json"]
+    assert metrics["final_iou"] > metrics["initial_iou"] + 0.1, metrics
+    assert {"fit.gif", "gradients.png", "sigma_gamma_grid.png"} <= set(metrics["files"])
+
+
+SPECIFIC_CHECKS = {
+    "01_hand_model_explorer.ipynb": check_explorer,
+    "02_differentiable_rendering.ipynb": check_rendering,
+}
+
+
+def test_bad_parameters_stop_the_run_with_a_clear_message(tmp_path: Path):
+    path = NOTEBOOKS / "01_hand_model_explorer.ipynb"
+    parameters = {"out_dir": str(tmp_path / "out"), "sed": 1, "dpi": "high"}
+    with pytest.raises(NotebookRunError) as error:
+        run_notebook(path, tmp_path / "failed.ipynb", parameters, timeout_s=CELL_TIMEOUT_S)
+    message = str(error.value)
+    assert "NotebookParameterError" in message
+    assert "unknown parameter 'sed'" in message and "did you mean 'seed'?" in message
+    assert "parameter 'dpi' must be int, got str 'high'" in message
+    assert not (tmp_path / "out").exists(), "the run went past the parameter check"

@@ -1,0 +1,167 @@
+"""The trainer: exact resume, the non-finite guard, supervision isolation, DDP under torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.tiny_training import build_tiny_synth, tiny_config
+
+from s2h_lib import train as train_module
+from s2h_lib.checkpoint import CheckpointError, load_checkpoint
+from s2h_lib.objective import LossResult
+from s2h_lib.train import TrainingDivergedError, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory) -> Path:
+    return build_tiny_synth(tmp_path_factory.mktemp("synth") / "s2h_synth")
+
+
+@pytest.fixture(scope="module")
+def whole_run(synth_root, tmp_path_factory):
+    """The tiny config trained without interruption, the reference for the resume tests."""
+    config = tiny_config(synth_root)
+    return config, train(config, tmp_path_factory.mktemp("whole") / "run", progress=False)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=False)["model"]
+
+
+class _SimulatedCrashError(RuntimeError):
+    pass
+
+
+def test_resumed_run_ends_identical_to_an_uninterrupted_one(whole_run, tmp_path, monkeypatch):
+    config, whole = whole_run
+    assert whole.global_step == config.total_steps
+
+    original_save = train_module.Trainer._save
+    saves = []
+
+    def crash_after_fourth_save(self, optimizer, scheduler):
+        original_save(self, optimizer, scheduler)
+        saves.append(self.position.global_step)
+        if len(saves) == 4:  # step 3 done: the shape stage has just ended
+            raise _SimulatedCrashError
+
+    monkeypatch.setattr(train_module.Trainer, "_save", crash_after_fourth_save)
+    with pytest.raises(_SimulatedCrashError):
+        train(config, tmp_path / "split", progress=False)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "split" / "last.pt").position.global_step == 3
+    resumed = train(config, tmp_path / "split", resume=True, progress=False)
+
+    assert resumed.global_step == whole.global_step
+    a, b = _weights(whole.model_path), _weights(resumed.model_path)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    log = (whole.run_dir / "log.jsonl").read_text().splitlines()
+    assert len(log) == config.total_steps
+
+
+def test_mid_stage_resume_is_exact(whole_run, tmp_path, monkeypatch):
+    config, whole = whole_run
+    original_step = train_module.Trainer._step
+    steps = []
+
+    def crash_on_second_step(self, *args):
+        steps.append(1)
+        if len(steps) == 2:
+            raise _SimulatedCrashError
+        return original_step(self, *args)
+
+    monkeypatch.setattr(train_module.Trainer, "_step", crash_on_second_step)
+    with pytest.raises(_SimulatedCrashError):
+        train(config, tmp_path / "split", progress=False)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "split" / "last.pt").position.stage_step == 1
+    resumed = train(config, tmp_path / "split", resume=True, progress=False)
+    a, b = _weights(whole.model_path), _weights(resumed.model_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_existing_run_is_never_overwritten_and_config_must_match(synth_root, tmp_path):
+    config = tiny_config(synth_root, stages=tiny_config(synth_root).stages[:1])
+    train(config, tmp_path / "run", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config, tmp_path / "run", progress=False)
+    with pytest.raises(CheckpointError, match="different config"):
+        train(replace(config, seed=1), tmp_path / "run", resume=True, progress=False)
+
+
+def test_non_finite_losses_stop_the_run_and_keep_the_checkpoint(synth_root, tmp_path, monkeypatch):
+    config = tiny_config(synth_root, max_bad_steps=2)
+    run = tmp_path / "run"
+    original = train_module.compute_losses
+    calls = []
+
+    def nan_after_first_step(*args, **kwargs):
+        result = original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            return result
+        nan = result.total * float("nan")
+        return LossResult(nan, {"keypoints_2d": nan}, result.unweighted, ())
+
+    monkeypatch.setattr(train_module, "compute_losses", nan_after_first_step)
+    with pytest.raises(TrainingDivergedError, match="2 steps in a row"):
+        train(config, run, progress=False)
+    checkpoint = load_checkpoint(run / "last.pt")
+    assert checkpoint.position.global_step == 1
+    assert all(torch.isfinite(v).all() for v in checkpoint.model.values() if v.is_floating_point())
+
+
+def test_self_supervision_builds_every_dataset_without_truth(synth_root, tmp_path, monkeypatch):
+    seen = []
+    original = train_module.make_dataset
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["with_truth"])
+        dataset = original(*args, **kwargs)
+        assert (dataset[0].truth is None) != kwargs["with_truth"]
+        return dataset
+
+    monkeypatch.setattr(train_module, "make_dataset", spy)
+    train(tiny_config(synth_root), tmp_path / "self", progress=False)
+    assert seen and not any(seen)
+    seen.clear()
+    train(tiny_config(synth_root, supervision="full"), tmp_path / "full", progress=False)
+    assert seen and all(seen)
+
+
+def test_two_processes_under_torchrun_hold_identical_parameters(synth_root, tmp_path):
+    config_path = tmp_path / "tiny.yaml"
+    from s2h_lib.config_io import dump_yaml
+
+    config = tiny_config(synth_root, stages=tiny_config(synth_root).stages[:1])
+    config_path.write_text(dump_yaml(replace(config, stages=(replace(config.stages[0], steps=2),))))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(REPO / "tests" / "helpers" / "ddp_worker.py"),
+        str(config_path),
+        str(tmp_path / "ddp"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "ddp" / "rank0.pt")
+    rank1 = torch.load(tmp_path / "ddp" / "rank1.pt")
+    initial = torch.load(tmp_path / "ddp" / "initial.pt")
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    assert any(not torch.equal(rank0[n], initial[n]) for n in rank0), "no parameter moved"
