@@ -14,10 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The main job: S2H-Synth, self-supervised training on CPU, evaluation with baselines, report.
 demo: $(STAMP)
-	$(PY) data_scripts/build_open_hand.py --out out/demo/open_hand_right.npz \
-		--sheet out/demo/open_hand_contact_sheet.png
-	$(VENV)/bin/s2h demo --out out/demo --hand out/demo/open_hand_right.npz
+	$(VENV)/bin/s2h demo --out runs/demo --data data/s2h_synth
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

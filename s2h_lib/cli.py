@@ -2,7 +2,10 @@
 
 s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
 s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
-s2h demo [--out out/demo] [--hand PATH]          pose the hand model, write pictures
+s2h mano poses [--out out/poses] [--hand PATH]   pose the hand model, write pictures
+s2h demo [--out runs/demo] [--quick]             the main job: data, training, evaluation, report
+s2h train --config PRESET|YAML --out DIR [--resume] [--set key=value ...]   train a model
+s2h eval --model DIR/model.pt [--split test] --out DIR   FreiHAND-protocol metrics of a model
 s2h fit --images DIR_OR_FILE --out DIR [--steps N]  fit the hand model to the hands in photos
 s2h data detect --images DIR --out keypoints.json   2D hand keypoints of your photos
 s2h data synth [--out data/s2h_synth] [--workers N]  build the S2H-Synth benchmark (resumable)
@@ -34,11 +37,65 @@ def _mano_info(args: argparse.Namespace) -> None:
         print(f"tips ({mode}): {list(map(int, ids))}")
 
 
-def _demo(args: argparse.Namespace) -> None:
+def _mano_poses(args: argparse.Namespace) -> None:
     from s2h_lib.demo import run_demo
 
     for path in run_demo(Path(args.out), args.hand, seed=args.seed):
         print(f"wrote {path}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from s2h_lib.pipeline import PipelineConfig, quick_pipeline, run_pipeline
+
+    config = PipelineConfig(out=args.out, data_root=args.data, seed=args.seed)
+    report = run_pipeline(quick_pipeline(config) if args.quick else config)
+    print(f"report: {report.resolve()}")
+
+
+def parse_assignments(assignments: Sequence[str]) -> dict:
+    """`key.sub=value` strings (YAML values) to a nested dict; list items by index are not
+    addressable this way, so stages are changed with a YAML config file."""
+    import yaml
+
+    nested: dict = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {assignment!r}")
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(text)
+    return nested
+
+
+def _train(args: argparse.Namespace) -> None:
+    from s2h_lib.train import train
+    from s2h_lib.train_config import load_config
+
+    config = load_config(args.config, parse_assignments(args.set))
+    result = train(config, args.out, resume=args.resume)
+    print(
+        f"trained {result.global_step} steps ({result.skipped_steps} skipped); "
+        f"model: {result.model_path}"
+    )
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from s2h_lib.data.factory import make_dataset
+    from s2h_lib.eval_model import evaluate_predictor, load_trained_model, model_predictor
+
+    model, config = load_trained_model(args.model)
+    data = config.data if args.data is None else replace(config.data, root=args.data)
+    dataset = make_dataset(data, args.split, with_truth=True)
+    report = evaluate_predictor(model_predictor(model), model.faces, dataset, args.out)
+    print(
+        f"PA-MPJPE {report['pa_mpjpe_mm']:.2f} mm, PA-MPVPE {report['pa_mpvpe_mm']} mm "
+        f"on {report['num_samples']} samples; wrote {args.out}"
+    )
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -152,11 +209,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_data_commands(data)
 
-    demo = commands.add_parser("demo", help="pose the hand model and write pictures")
-    demo.add_argument("--out", default="out/demo")
-    demo.add_argument("--hand", default=None, help="hand model file or MANO folder")
+    poses = mano.add_parser("poses", help="pose the hand model and write pictures")
+    poses.add_argument("--out", default="out/poses")
+    poses.add_argument("--hand", default=None, help="hand model file or MANO folder")
+    poses.add_argument("--seed", type=int, default=0)
+    poses.set_defaults(run=_mano_poses)
+
+    demo = commands.add_parser("demo", help="the main job: build data, train, evaluate, report")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--data", default="data/s2h_synth", help="S2H-Synth folder (built if absent)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quick", action="store_true", help="a tiny run to check the set-up")
     demo.set_defaults(run=_demo)
+
+    train = commands.add_parser("train", help="train a model (one process or under torchrun)")
+    train.add_argument("--config", required=True, help="a preset name or a YAML file")
+    train.add_argument("--out", type=Path, required=True, help="run folder")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set seed=3 --set data.root=data/x",
+    )
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("eval", help="FreiHAND-protocol metrics of a trained model")
+    evaluate.add_argument("--model", type=Path, required=True, help="model.pt of a run")
+    evaluate.add_argument("--data", default=None, help="dataset root (default: the training one)")
+    evaluate.add_argument("--split", default="test", choices=("val", "test"))
+    evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.set_defaults(run=_eval)
 
     fit = commands.add_parser("fit", help="fit the hand model to the hands in photos")
     fit.add_argument("--images", type=Path, required=True, help="a photo or a folder of photos")
@@ -168,11 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input or a bad state, shown as one line (evaluated only when an
+    exception is being handled, so the heavy modules are imported only then)."""
+    from s2h_lib.checkpoint import CheckpointError
+    from s2h_lib.train import TrainingDivergedError
+
+    return (
+        HandModelError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        CheckpointError,
+        TrainingDivergedError,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (HandModelError, ValueError) as error:
+    except _user_errors() as error:
         print(f"s2h: {error}", file=sys.stderr)
         return 2
     return 0
