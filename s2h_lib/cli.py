@@ -7,6 +7,8 @@ s2h demo [--out runs/demo] [--quick]             the main job: data, training, e
 s2h train --config PRESET|YAML --out DIR [--resume] [--set key=value ...]   train a model
 s2h eval --model DIR/model.pt [--split test] --out DIR   FreiHAND-protocol metrics of a model
 s2h fit --images DIR_OR_FILE --out DIR [--steps N]  fit the hand model to the hands in photos
+s2h ablate --grid texture,biomech --seeds 3 --out runs/ablate [--workers N] [--steps N]
+                                                 loss-group ablation grid through notebook 05
 s2h data detect --images DIR --out keypoints.json   2D hand keypoints of your photos
 s2h data synth [--out data/s2h_synth] [--workers N]  build the S2H-Synth benchmark (resumable)
 """
@@ -110,6 +112,22 @@ def _fit(args: argparse.Namespace) -> None:
     print(f"fitted {len(report['hands'])} hand(s); wrote {args.out}")
     for name, why in report["skipped"].items():
         print(f"  skipped {name}: {why}")
+
+
+def _ablate(args: argparse.Namespace) -> None:
+    from s2h_lib.ablate import run_ablation
+
+    params = {"preset": args.preset, "data_root": args.data, **parse_assignments(args.param)}
+    if args.steps is not None:
+        params["steps"] = args.steps
+    grid = [group.strip() for group in args.grid.split(",") if group.strip()]
+    result = run_ablation(
+        grid, args.seeds, args.out, params=params, workers=args.workers, notebook=args.notebook
+    )
+    print(result.summary_md.read_text())
+    print(f"wrote {result.summary_csv}, {result.summary_md}, " + ", ".join(map(str, result.plots)))
+    for folder, error in result.failed.items():
+        print(f"  failed {folder}: {error.splitlines()[0]}")
 
 
 def _data_detect(args: argparse.Namespace) -> None:
@@ -249,6 +267,28 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--size", type=int, help="crop size in pixels (default: 256)")
     fit.add_argument("--seed", type=int, default=0)
     fit.set_defaults(run=_fit)
+
+    ablate = commands.add_parser(
+        "ablate", help="train a grid of loss-group ablations x seeds through notebook 05"
+    )
+    ablate.add_argument(
+        "--grid", required=True, help="loss groups to turn off one at a time, e.g. texture,biomech"
+    )
+    ablate.add_argument("--seeds", type=int, default=3, help="seeds per configuration (0..N-1)")
+    ablate.add_argument("--out", type=Path, default=Path("runs/ablate"))
+    ablate.add_argument("--workers", type=int, default=1, help="runs at a time, one process each")
+    ablate.add_argument("--steps", type=int, help="squeeze each run to about N training steps")
+    ablate.add_argument("--preset", default="synth-cpu-demo", help="training preset or YAML")
+    ablate.add_argument("--data", default="data/s2h_synth", help="dataset folder")
+    ablate.add_argument("--notebook", type=Path, default=Path("notebooks/05_train.ipynb"))
+    ablate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another notebook-05 parameter (YAML value), e.g. --param batch_size=16",
+    )
+    ablate.set_defaults(run=_ablate)
     return parser
 
 

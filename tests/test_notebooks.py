@@ -8,9 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers.tiny_training import build_tiny_synth, tiny_config
 from PIL import Image
 
 from s2h_lib.notebook import NotebookRunError, notebook_problems, run_notebook
+from s2h_lib.train import train
+from s2h_lib.train_config import StageConfig
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -26,11 +29,61 @@ TINY_PARAMETERS: dict[str, dict[str, object]] = {
         "gammas": [0.0001, 1.0],
         "dpi": 40,
     },
+    "05_train.ipynb": {
+        "steps": 2,
+        "batch_size": 4,
+        "image_size": 64,
+        "workers": 0,
+        "eval_samples": 4,
+        "dpi": 40,
+    },
+    "06_ablations.ipynb": {
+        "grid": ["biomech"],
+        "seeds": 1,
+        "steps": 2,
+        "workers": 1,
+        "train_params": {"batch_size": 4, "image_size": 64, "workers": 0, "eval_samples": 4},
+        "dpi": 40,
+    },
+    "07_evaluate_and_browse.ipynb": {
+        "split": "val",
+        "eval_samples": 4,
+        "sample_index": 1,
+        "dpi": 40,
+    },
+    "08_video_and_motion.ipynb": {"fit_steps": 10, "dpi": 40},
+    "03_data_and_keypoints.ipynb": {
+        "data_dir": "no_such_synth",  # so the notebook builds its small benchmark in out_dir
+        "n_samples": 6,
+        "n_photos": 3,
+        "noise_hands": 300,
+        "dpi": 40,
+    },
+    "04_losses.ipynb": {"data_dir": "no_such_synth", "batch_size": 2, "dpi": 40},
+    "09_fit_your_photo.ipynb": {"steps": 30, "views": ["palm"], "crop_size": 128, "dpi": 40},
 }
 # Parameters whose value is a pytest fixture (a path made for the test): name -> fixture.
 FIXTURE_PARAMETERS: dict[str, dict[str, str]] = {
     "01_hand_model_explorer.ipynb": {"mano_root": "mano_dir"},
+    "05_train.ipynb": {"data_root": "tiny_synth"},
+    "06_ablations.ipynb": {"data_root": "tiny_synth"},
+    "07_evaluate_and_browse.ipynb": {"model_path": "tiny_model"},
+    "08_video_and_motion.ipynb": {"data_root": "tiny_synth"},
 }
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny S2H-Synth folder (16/8/8 images, 2 clips of 4 frames, 64 px), built once."""
+    return build_tiny_synth(tmp_path_factory.mktemp("synth") / "s2h_synth")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """model.pt of a 2-step run on the tiny synth."""
+    stages = (StageConfig("shape", 1, batch_size=4), StageConfig("finetune", 1, batch_size=4))
+    config = tiny_config(tiny_synth, stages=stages, checkpoint_every=10)
+    return train(config, tmp_path_factory.mktemp("model") / "run", progress=False).model_path
 
 
 def finite_numbers(value: object) -> list[float]:
@@ -100,9 +153,49 @@ def check_rendering(records: dict[str, dict]) -> None:
     assert {"fit.gif", "gradients.png", "sigma_gamma_grid.png"} <= set(metrics["files"])
 
 
+def check_data(records: dict[str, dict]) -> None:
+    summary = records["summary.json"]
+    assert summary["counts"]["train"] > 0 and summary["photos"] == 3
+    assert 0.0 < summary["test_found_rate"] <= 1.0 and summary["detector_found_rate"] > 0.0
+    calibrated, measured = summary["noise_check"]["mean joint_sigma"]
+    assert abs(measured - calibrated) < 0.3 * calibrated, summary["noise_check"]
+    assert {"contact_sheet.png", "truth_vs_noisy.png", "clip_strip.png"} <= set(summary["files"])
+
+
+def check_losses(records: dict[str, dict]) -> None:
+    summary = records["summary.json"]
+    terms = summary["terms"]
+    assert {"keypoints_2d", "bone_direction", "photometric"} <= set(terms)
+    assert abs(sum(t["weighted"] for t in terms.values()) - summary["total"]) < 1e-9
+    # the keypoint term moves the camera; the shape prior only the betas
+    assert terms["keypoints_2d"]["output_grad"]["trans"] > 0
+    assert terms["shape_prior"]["output_grad"]["trans"] == 0
+    assert summary["vanished"]["texture"] == ["mean_colour", "photometric", "texture_outliers"]
+
+
+def check_photo_fit(records: dict[str, dict]) -> None:
+    summary = records["summary.json"]
+    assert summary["hands_found"] >= 1 and len(summary["hands"]) == summary["hands_found"]
+    # the fit explains the detector's keypoints to within a few crop pixels (128 px crop)
+    assert all(hand["reprojection_px"] < 10.0 for hand in summary["hands"]), summary
+    assert {"detections.png", "fits.json", "mesh_views.png", "mesh_hand0.html"} <= set(
+        summary["files"]
+    )
+
+
+def check_ablation(records: dict[str, dict]) -> None:
+    rows = records["ablation.json"]["rows"]
+    assert list(rows) == ["baseline", "no_biomech"], rows
+    assert all(row["n"] == 1 and row["pa_mpjpe_mm_mean"] > 0 for row in rows.values())
+
+
 SPECIFIC_CHECKS = {
     "01_hand_model_explorer.ipynb": check_explorer,
     "02_differentiable_rendering.ipynb": check_rendering,
+    "06_ablations.ipynb": check_ablation,
+    "03_data_and_keypoints.ipynb": check_data,
+    "04_losses.ipynb": check_losses,
+    "09_fit_your_photo.ipynb": check_photo_fit,
 }
 
 

@@ -1,0 +1,520 @@
+"""Glue the teaching notebooks (00 tour, 03 data, 04 losses, 09 your photo) share.
+
+Each function is one step a notebook shows: find the hands in a photo and draw them, rebuild a
+fitted hand's mesh from `fits.json`, and so on. The notebooks stay a sequence of calls and
+pictures; what can be wrong lives here, with its tests (`tests/test_teaching.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from s2h_lib.data.detector import Detection, DetectorConfig, HandDetector, detection_box
+from s2h_lib.data.image_io import read_rgb
+from s2h_lib.data.noise import NoiseModel, NoiseParams, measure, simulate
+from s2h_lib.data.sample import HandSample
+from s2h_lib.data.store import MANIFEST_NAME, build_synth
+from s2h_lib.data.synthetic import SynthConfig
+from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
+from s2h_lib.model import CameraPose, HandNet
+from s2h_lib.objective import compute_losses
+from s2h_lib.prediction import HandPrediction
+from s2h_lib.rotations import axis_angle_to_matrix
+from s2h_lib.silhouette_fit import image_motion
+from s2h_lib.viz import draw_mesh, draw_skeleton_2d, view_rotation
+
+PHOTO_INCHES = 6.0
+BOX_COLOUR = "yellow"
+
+
+# ---- one photo: detect, then rebuild what the fit found -----------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoHands:
+    """A photo and the hands the detector found in it (highest score first).
+
+    image: (H, W, 3) uint8 RGB; detections: `Detection`s in the photo's pixels.
+    """
+
+    path: Path
+    image: np.ndarray
+    detections: list[Detection]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.detections)
+
+    def summary(self) -> str:
+        """One line per hand (side, score, mean joint confidence), or why there is none."""
+        if not self.found:
+            return no_hand_message(self.path)
+        return "\n".join(
+            f"hand {rank}: {d.handedness}, score {d.score:.2f}, "
+            f"mean joint confidence {d.confidence.mean():.2f}"
+            for rank, d in enumerate(self.detections)
+        )
+
+
+def no_hand_message(path: str | Path) -> str:
+    """What to tell the user when the detector finds no hand in the photo at `path`."""
+    return (
+        f"no hand found in {path}: the detector (mediapipe) needs a clearly visible hand, not too "
+        "small (a tenth of the photo's height or more), not cut off by the border, in reasonable "
+        "light. Try another photo, or crop the photo closer around the hand."
+    )
+
+
+def detect_photo(path: str | Path, config: DetectorConfig | None = None) -> PhotoHands:
+    """Read the photo at `path` and run the hand detector on it.
+
+    Raises FileNotFoundError naming the path when it is no file (an image such as a .jpg).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"photo {path} not found (resolved: {path.resolve()}); expected an image file "
+            "(.jpg, .png), e.g. one of ../../shared/real_photos/ seen from notebooks/"
+        )
+    image = read_rgb(path)
+    with HandDetector(config or DetectorConfig()) as detector:
+        detections = detector.detect(image)
+    return PhotoHands(path, image, detections)
+
+
+def draw_detections(ax, photo: PhotoHands, title: str = "") -> None:
+    """On `ax`: the whole photo, each detected hand's keypoints (markers sized by confidence)
+    and the square box its crop is taken from."""
+    height, width = photo.image.shape[:2]
+    ax.imshow(photo.image)
+    for rank, detection in enumerate(photo.detections):
+        draw_skeleton_2d(ax, detection.keypoints, confidence=detection.confidence)
+        box = detection_box(detection)
+        corner = (box.cx - box.side / 2, box.cy - box.side / 2)
+        ax.add_patch(
+            Rectangle(corner, box.side, box.side, fill=False, color=BOX_COLOUR, linewidth=1.2)
+        )
+        label = f"{rank}: {detection.handedness} {detection.score:.2f}"
+        ax.annotate(label, corner, color=BOX_COLOUR, fontsize=7, va="bottom")
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_axis_off()
+    ax.set_title(title or photo.path.name, fontsize=7)
+
+
+def detections_figure(photo: PhotoHands, title: str = "") -> Figure:
+    """One photo drawn by `draw_detections`."""
+    height, width = photo.image.shape[:2]
+    figure = Figure(figsize=(PHOTO_INCHES, PHOTO_INCHES * height / width))
+    FigureCanvasAgg(figure)
+    draw_detections(figure.add_subplot(), photo, title)
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
+def photos_figure(photos: list[PhotoHands], columns: int = 5, panel_inches: float = 2.2) -> Figure:
+    """Several photos drawn by `draw_detections`, titled by whether a hand was found."""
+    columns = min(columns, len(photos))
+    rows = -(-len(photos) // columns)
+    figure = Figure(figsize=(panel_inches * columns, 0.8 * panel_inches * rows))
+    FigureCanvasAgg(figure)
+    for ax, photo in zip(_blank_axes(figure, len(photos), columns), photos, strict=True):
+        found = f"{len(photo.detections)} hand(s)" if photo.found else "NO HAND"
+        draw_detections(ax, photo, f"{photo.path.stem[:12]}: {found}")
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
+@dataclass(frozen=True)
+class HandMesh:
+    """A hand mesh in a crop's camera frame, metres: verts (V, 3), joints (21, 3), faces (F, 3)."""
+
+    verts: np.ndarray
+    joints: np.ndarray
+    faces: np.ndarray
+
+
+def hand_mesh(record: dict, config: FitConfig | None = None) -> HandMesh:
+    """Rebuild the mesh of one `fits.json` hand record (`fit_photos.fit_photos`).
+
+    The record holds the parameters, not the mesh. A left hand was fitted as the right hand in
+    the mirrored crop and mirrored back; its parameters are those of the left hand model, so it
+    is rebuilt with `side="left"` (exact for the open hand model, whose left hand is the mirrored
+    right one). `config` gives the hand model (ncomps, mano_root) the fit used.
+    """
+    config = replace(config or FitConfig(), side=record["side"])
+    hand_model = default_hand_model(config)
+    global_rot = torch.tensor([record["global_rot"]], dtype=torch.float32)
+    camera = CameraPose(
+        pose_coeffs=torch.tensor([record["pose_coeffs"]], dtype=torch.float32),
+        betas=torch.tensor([record["betas"]], dtype=torch.float32),
+        rotation=axis_angle_to_matrix(global_rot),
+        global_rot=global_rot,
+        scale=torch.tensor([record["scale"]], dtype=torch.float32),
+        trans=torch.tensor([record["trans"]], dtype=torch.float32),
+    )
+    K = torch.tensor([record["K"]], dtype=torch.float32)
+    with torch.no_grad():
+        pred = predict_from_camera(camera, hand_model, K)
+    return HandMesh(
+        verts=pred.verts[0].numpy(),
+        joints=pred.joints[0].numpy(),
+        faces=hand_model.faces.cpu().numpy(),
+    )
+
+
+# Turns (about the vertical, then about the horizontal axis, degrees) of the views of a hand in
+# the camera frame, starting from what the camera sees.
+CAMERA_VIEWS = {"camera": (0.0, 0.0), "turned 90°": (90.0, 0.0), "tilted 90°": (0.0, 90.0)}
+# Camera frame (x right, y down, z forward) -> view frame (x right, y up, z to the viewer).
+CAMERA_TO_VIEW = np.diag([1.0, -1.0, -1.0])
+
+
+def camera_view_rotation(turn_deg: float, tilt_deg: float) -> np.ndarray:
+    """(3, 3) rotation from the camera frame to a view frame: what the camera sees, turned
+    about the vertical axis by `turn_deg`, then tilted about the horizontal one by `tilt_deg`."""
+    a, e = np.deg2rad(turn_deg), np.deg2rad(tilt_deg)
+    turn = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(e), -np.sin(e)], [0.0, np.sin(e), np.cos(e)]])
+    return tilt @ turn @ CAMERA_TO_VIEW
+
+
+def camera_views_figure(
+    meshes: list[HandMesh],
+    labels: list[str],
+    views: dict[str, tuple[float, float]] = CAMERA_VIEWS,
+    panel_inches: float = 2.2,
+) -> Figure:
+    """Hands in a camera frame, one row each, one column per view (`camera_view_rotation`),
+    all on one scale. `viz.draw_mesh` looks along its own hand-frame views, so each mesh is
+    first rotated so that its view (0, 0) is the wanted one."""
+    hand_view = view_rotation(0.0, 0.0)
+    extent = 1.02 * max(np.linalg.norm(m.verts - m.verts.mean(0), axis=1).max() for m in meshes)
+    figure = Figure(figsize=(panel_inches * len(views), panel_inches * len(meshes)))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(meshes), len(views), squeeze=False)
+    for row, (mesh, label) in enumerate(zip(meshes, labels, strict=True)):
+        for ax, (view, angles) in zip(axes[row], views.items(), strict=True):
+            into = hand_view.T @ camera_view_rotation(*angles)
+            draw_mesh(
+                ax,
+                mesh.verts @ into.T,
+                mesh.faces,
+                keypoints=mesh.joints @ into.T,
+                title=f"{label} / {view}",
+                extent=extent,
+            )
+    figure.tight_layout()
+    return figure
+
+
+# ---- S2H-Synth and its keypoints ---------------------------------------------------------
+
+# A benchmark small enough to build in seconds, for notebooks run where none was built.
+SMALL_SYNTH = SynthConfig(
+    image_size=64, train=16, val=8, test=32, clips=2, clip_length=4, shard_size=32, supersample=1
+)
+TRUTH_COLOUR = "white"
+ERROR_COLOUR = "red"
+
+
+def synth_root(
+    data_dir: str | Path, fallback: str | Path, config: SynthConfig = SMALL_SYNTH
+) -> Path:
+    """`data_dir` when it holds a built S2H-Synth (its manifest), else a benchmark built with
+    `config` in `fallback` (kept there, so a second run reuses it)."""
+    data_dir = Path(data_dir).expanduser()
+    if (data_dir / MANIFEST_NAME).is_file():
+        return data_dir
+    build_synth(fallback, config, workers=1, contact_sheet=False)
+    return Path(fallback).expanduser()
+
+
+def _image(sample: HandSample) -> np.ndarray:
+    return sample.image.permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+
+
+def _blank_axes(figure: Figure, count: int, columns: int) -> list:
+    rows = -(-count // columns)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    return list(axes[:count])
+
+
+def samples_figure(
+    samples: list[HandSample], columns: int = 6, panel_inches: float = 1.6, truth: bool = False
+) -> Figure:
+    """Samples (one image each) with their detector-like keypoints, markers sized by
+    confidence; with `truth` (samples need it), the true keypoints as white crosses and a red
+    line from each true keypoint to where it was reported."""
+    columns = min(columns, len(samples))
+    rows = -(-len(samples) // columns)
+    figure = Figure(figsize=(panel_inches * columns, panel_inches * rows))
+    FigureCanvasAgg(figure)
+    for ax, sample in zip(_blank_axes(figure, len(samples), columns), samples, strict=True):
+        ax.imshow(_image(sample))
+        found = sample.confidence.numpy() > 0
+        keypoints = sample.keypoints.numpy()
+        if truth:
+            true = sample.truth.keypoints2d.numpy()
+            for t, k in zip(true[found], keypoints[found], strict=True):
+                ax.plot([t[0], k[0]], [t[1], k[1]], color=ERROR_COLOUR, lw=0.8, zorder=6)
+            ax.scatter(true[:, 0], true[:, 1], marker="x", s=8, c=TRUTH_COLOUR, zorder=7)
+        if found.any():
+            draw_skeleton_2d(ax, keypoints, confidence=sample.confidence.numpy())
+        size = sample.image.shape[-1]
+        ax.set_xlim(-0.5, size - 0.5)
+        ax.set_ylim(size - 0.5, -0.5)
+        ax.set_title(f"{sample.name}" + ("" if found.any() else " (missed)"), fontsize=6)
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
+def clip_frames(clip: HandSample) -> list[HandSample]:
+    """The T frames of one clip (fields (T, ...)) as single-image samples, named by frame."""
+    return [
+        HandSample(
+            image=clip.image[t],
+            K=clip.K[t],
+            keypoints=clip.keypoints[t],
+            confidence=clip.confidence[t],
+            name=f"{clip.name} t={t}",
+        )
+        for t in range(clip.image.shape[0])
+    ]
+
+
+@dataclass(frozen=True)
+class NoiseCheck:
+    """The noise model's parameters next to what a sample of its own output measures.
+
+    table: rows (name, calibrated value, measured value); joint_sigma: (21,) calibrated and
+    (21,) measured per-joint error scales (hand sizes); hands: how many hands were drawn.
+    """
+
+    table: list[tuple[str, float, float]]
+    joint_sigma: np.ndarray
+    measured_sigma: np.ndarray
+    hands: int
+
+
+def noise_check(
+    params: NoiseParams, truth: np.ndarray, visible: np.ndarray, hands: int, seed: int
+) -> NoiseCheck:
+    """Draw `hands` detections from `NoiseModel(params)` on true keypoints (N, 21, 2) with
+    visibility (N, 21) (cycled through when hands > N) and measure them as a real detector is
+    measured for calibration (`noise.measure`)."""
+    if hands < 1 or len(truth) == 0:
+        raise ValueError(f"need at least one hand and one truth, got {hands} and {len(truth)}")
+    index = np.arange(hands) % len(truth)
+    rng = np.random.default_rng(seed)
+    stats = measure(simulate(NoiseModel(params), truth[index], visible[index], rng))
+    table = [
+        ("hand_miss_rate", params.hand_miss_rate, stats.hand_miss_rate),
+        ("joint_miss_rate", params.joint_miss_rate, stats.joint_miss_rate),
+        ("flip_rate", params.flip_rate, stats.flip_rate),
+        ("finger_swap_rate", params.finger_swap_rate, stats.finger_swap_rate),
+        ("outlier_rate", params.outlier_rate, stats.outlier_rate()),
+        ("hidden_scale", params.hidden_scale, stats.hidden_scale()),
+        ("mean joint_sigma", float(np.mean(params.joint_sigma)), float(stats.joint_sigma().mean())),
+    ]
+    return NoiseCheck(table, np.asarray(params.joint_sigma), stats.joint_sigma(), hands)
+
+
+def noise_figure(check: NoiseCheck) -> Figure:
+    """Per-joint error scale: the calibrated table against the sample's measurement."""
+    figure = Figure(figsize=(9.0, 2.8))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    joints = np.arange(len(check.joint_sigma))
+    ax.bar(joints - 0.2, check.joint_sigma, width=0.4, label="calibrated (detector_noise.json)")
+    ax.bar(joints + 0.2, check.measured_sigma, width=0.4, label=f"measured on {check.hands} draws")
+    ax.set_xticks(joints)
+    ax.set_xlabel("keypoint (FreiHAND order: 0 wrist, 1-4 thumb, ..., 17-20 pinky)")
+    ax.set_ylabel("error scale / hand size")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+# ---- the losses, term by term -------------------------------------------------------------
+
+# Joint gradients are drawn as the image motion of a step that moves the most pushed joint
+# this far (metres): small enough to be linear, large enough to be seen.
+ARROW_STEP_M = 0.005
+# The network outputs whose gradient each term is measured by (HandPrediction fields).
+PULLED_OUTPUTS = (
+    "pose_coeffs",
+    "betas",
+    "scale",
+    "trans",
+    "texture_raw",
+    "lights",
+    "heatmap_keypoints",
+)
+
+
+@dataclass(frozen=True)
+class TermInspection:
+    """One loss term on one batch.
+
+    value: the term before weighting; weighted: weight x value (what the total adds);
+    output_grad: norm of d(weighted)/d(output) per network output of `PULLED_OUTPUTS` that the
+    prediction has (0 where the term does not read that output); joint_grad: (B, 21, 3)
+    d(weighted)/d(joints), or None when the term does not read the 3D joints (appearance, 2D
+    branch, shape prior).
+    """
+
+    name: str
+    weight: float
+    value: float
+    weighted: float
+    output_grad: dict[str, float]
+    joint_grad: np.ndarray | None
+
+
+def inspect_terms(
+    model: HandNet, batch: HandSample, config: LossConfig, stage: str
+) -> tuple[HandPrediction, list[TermInspection]]:
+    """Run `model` on `batch` and take every active term of `stage` apart: its value and the
+    gradient it alone sends into the joints and into each network output. (Into the outputs,
+    not the weights: the backward pass then stops at the heads, one per term stays cheap, and
+    the chain rule through the network is the same for every term.) Self-supervised:
+    `batch.truth` is not read. Returns the (detached) prediction and one inspection per term,
+    in `loss_config.TERMS` order."""
+    pred = model(batch.image, batch.K)
+    result = compute_losses(pred, batch, model.hand_model.faces, config, stage=stage)
+    outputs = {name: getattr(pred, name) for name in PULLED_OUTPUTS}
+    outputs = {name: value for name, value in outputs.items() if value is not None}
+    inspections = []
+    for name in (term for term in TERMS if term in result.terms):
+        weighted = result.terms[name]
+        grads = torch.autograd.grad(
+            weighted, [pred.joints, *outputs.values()], retain_graph=True, allow_unused=True
+        )
+        joint_grad = grads[0]
+        output_grad = {
+            output: 0.0 if grad is None else float(grad.norm())
+            for output, grad in zip(outputs, grads[1:], strict=True)
+        }
+        inspections.append(
+            TermInspection(
+                name=name,
+                weight=config.weight(name),
+                value=float(result.unweighted[name]),
+                weighted=float(weighted.detach()),
+                output_grad=output_grad,
+                joint_grad=None if joint_grad is None else joint_grad.detach().cpu().numpy(),
+            )
+        )
+    detached = HandPrediction(
+        **{k: None if v is None else v.detach() for k, v in vars(pred).items()}
+    )
+    return detached, inspections
+
+
+def joint_arrows(pred: HandPrediction, K: torch.Tensor, joint_grad: np.ndarray, index: int):
+    """Where the joints of sample `index` project (21, 2) and where a small gradient-descent
+    step on them would move their projections (21, 2), pixels (scaled: the most pushed joint
+    moves `ARROW_STEP_M`)."""
+    step = -torch.from_numpy(joint_grad[index : index + 1]).float()
+    step = step / step.norm(dim=-1).max().clamp_min(1e-30) * ARROW_STEP_M
+    uv, motion = image_motion(pred.joints[index : index + 1].float(), step, K[index : index + 1])
+    return uv[0].numpy(), motion[0].numpy()
+
+
+def term_arrows_figure(
+    batch: HandSample,
+    pred: HandPrediction,
+    inspections: list[TermInspection],
+    index: int = 0,
+    panel_inches: float = 2.2,
+) -> Figure:
+    """One panel per term that reaches the joints: sample `index`'s image, the predicted
+    skeleton, the detector's keypoints (white crosses) and, per joint, where that term alone
+    pushes the joint's projection (yellow arrows, scaled per panel)."""
+    shown = [t for t in inspections if t.joint_grad is not None]
+    columns = min(4, len(shown))
+    figure = Figure(figsize=(panel_inches * columns, panel_inches * -(-len(shown) // columns)))
+    FigureCanvasAgg(figure)
+    image = batch.image[index].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+    size = image.shape[0]
+    detected = batch.keypoints[index].numpy()
+    for ax, term in zip(_blank_axes(figure, len(shown), columns), shown, strict=True):
+        uv, motion = joint_arrows(pred, batch.K, term.joint_grad, index)
+        ax.imshow(image)
+        ax.scatter(detected[:, 0], detected[:, 1], marker="x", s=8, c="white", zorder=7)
+        draw_skeleton_2d(ax, pred.keypoints2d[index].numpy())
+        length = np.linalg.norm(motion, axis=1).max()
+        arrows = motion / max(length, 1e-12) * 0.2 * size
+        ax.quiver(
+            uv[:, 0],
+            uv[:, 1],
+            arrows[:, 0],
+            arrows[:, 1],
+            color="yellow",
+            angles="xy",
+            scale_units="xy",
+            scale=1.0,
+            width=0.012,
+            zorder=8,
+        )
+        ax.set_xlim(-0.5, size - 0.5)
+        ax.set_ylim(size - 0.5, -0.5)
+        ax.set_title(f"{term.name}\n{term.weighted:.2e}", fontsize=7)
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
+def gradient_bars_figure(inspections: list[TermInspection]) -> Figure:
+    """Per term, the norm of its weighted gradient into each network output (log scale): what
+    each term pulls on, and how hard."""
+    groups = list(inspections[0].output_grad) if inspections else []
+    figure = Figure(figsize=(9.0, 3.2))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    x = np.arange(len(inspections))
+    width = 0.8 / max(len(groups), 1)
+    for k, group in enumerate(groups):
+        heights = [max(t.output_grad[group], 1e-12) for t in inspections]
+        ax.bar(x + (k - (len(groups) - 1) / 2) * width, heights, width, label=group)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-9)
+    ax.set_xticks(x, [t.name for t in inspections], rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel("|d weighted term / d output|")
+    ax.legend(fontsize=7, ncol=len(groups))
+    figure.tight_layout()
+    return figure
+
+
+def vanished_terms(config: LossConfig, group: str, stage: str) -> list[str]:
+    """The terms of `stage` that `config.without(group)` turns off in a self-supervised run
+    (the 3D-label terms are never computed there, so they cannot vanish)."""
+    removed = config.active_terms(stage) - config.without(group).active_terms(stage)
+    return sorted(removed - SUPERVISED_TERMS)
+
+
+def ablation_table(config: LossConfig, stage: str) -> dict[str, list[str]]:
+    """Every ablation group -> the terms of `stage` it turns off (empty: none in this stage)."""
+    return {group: vanished_terms(config, group, stage) for group in GROUPS}
+
+
+def stage_table(config: LossConfig) -> dict[str, dict[str, float]]:
+    """term -> stage -> the weight the term has in that stage (0 when the stage leaves it out),
+    for every term some stage uses."""
+    return {
+        term: {
+            stage: config.weight(term) if term in terms else 0.0 for stage, terms in STAGES.items()
+        }
+        for term in TERMS
+        if any(term in terms for terms in STAGES.values())
+    }

@@ -1,0 +1,210 @@
+"""The teaching notebooks' glue: photo detection, mesh rebuilding, camera views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from s2h_lib.data.noise import NoiseParams
+from s2h_lib.data.sample import HandSample
+from s2h_lib.data.store import MANIFEST_NAME
+from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.loss_config import LossConfig
+from s2h_lib.mirror import mirror_prediction
+from s2h_lib.model import CameraPose, HandNet, ModelConfig
+from s2h_lib.objective import compute_losses
+from s2h_lib.rotations import axis_angle_to_matrix
+from s2h_lib.teaching import (
+    HandMesh,
+    ablation_table,
+    camera_view_rotation,
+    camera_views_figure,
+    clip_frames,
+    detect_photo,
+    hand_mesh,
+    inspect_terms,
+    joint_arrows,
+    noise_check,
+    samples_figure,
+    stage_table,
+    synth_root,
+    vanished_terms,
+)
+
+CROP = 128
+
+
+def right_hand_prediction(seed: int = 0):
+    """A right hand with random pose, shape and rotation 0.4 m in front of a crop's camera."""
+    generator = torch.Generator().manual_seed(seed)
+    config = FitConfig(ncomps=12)
+    global_rot = torch.randn(1, 3, generator=generator)
+    camera = CameraPose(
+        pose_coeffs=torch.randn(1, 12, generator=generator),
+        betas=torch.randn(1, 10, generator=generator),
+        rotation=axis_angle_to_matrix(global_rot),
+        global_rot=global_rot,
+        scale=torch.tensor([1.1]),
+        trans=torch.tensor([[0.02, -0.01, 0.4]]),
+    )
+    K = torch.tensor([[[300.0, 0.0, (CROP - 1) / 2], [0.0, 300.0, (CROP - 1) / 2], [0, 0, 1]]])
+    return predict_from_camera(camera, default_hand_model(config), K), K, config
+
+
+def record_of(pred, K, side: str) -> dict:
+    """The fields of a fits.json hand record that `hand_mesh` reads."""
+    return {
+        "side": side,
+        "K": K[0].tolist(),
+        "pose_coeffs": pred.pose_coeffs[0].tolist(),
+        "betas": pred.betas[0].tolist(),
+        "global_rot": pred.global_rot[0].tolist(),
+        "scale": float(pred.scale[0]),
+        "trans": pred.trans[0].tolist(),
+    }
+
+
+def test_hand_mesh_rebuilds_a_right_hand_from_its_record():
+    pred, K, config = right_hand_prediction()
+    mesh = hand_mesh(record_of(pred, K, "right"), config)
+    np.testing.assert_allclose(mesh.verts, pred.verts[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(mesh.joints, pred.joints[0].numpy(), atol=1e-5)
+
+
+def test_hand_mesh_rebuilds_a_mirrored_left_hand_with_the_left_model():
+    # the photo fitter mirrors a right-hand fit back into a left hand's crop (mirror.py)
+    right, K, config = right_hand_prediction(seed=1)
+    left = mirror_prediction(right, CROP)
+    mesh = hand_mesh(record_of(left, K, "left"), config)
+    np.testing.assert_allclose(mesh.joints, left.joints[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(mesh.verts, left.verts[0].numpy(), atol=1e-5)
+
+
+def test_camera_view_looks_along_the_optical_axis():
+    rotation = camera_view_rotation(0.0, 0.0)
+    # camera y (down) is the view's down, camera z (forward) points away from the viewer
+    np.testing.assert_allclose(rotation @ [0.0, 1.0, 0.0], [0.0, -1.0, 0.0])
+    np.testing.assert_allclose(rotation @ [0.0, 0.0, 1.0], [0.0, 0.0, -1.0])
+    turned = camera_view_rotation(90.0, 0.0)
+    # turned a quarter about the vertical, the optical axis runs across the view
+    np.testing.assert_allclose(turned @ [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(turned @ turned.T, np.eye(3), atol=1e-12)
+
+
+def test_camera_views_figure_has_a_panel_per_hand_and_view():
+    pred, _, config = right_hand_prediction()
+    mesh = HandMesh(
+        pred.verts[0].numpy(), pred.joints[0].numpy(), np.asarray(default_hand_model(config).faces)
+    )
+    figure = camera_views_figure([mesh, mesh], ["a", "b"], {"camera": (0.0, 0.0)})
+    assert [ax.get_title() for ax in figure.axes] == ["a / camera", "b / camera"]
+
+
+def test_detect_photo_names_a_missing_file(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.jpg"):
+        detect_photo(tmp_path / "nope.jpg")
+
+
+def test_detect_photo_says_clearly_when_no_hand_is_found(tmp_path: Path):
+    pytest.importorskip("mediapipe")
+    path = tmp_path / "wall.png"
+    Image.fromarray(np.full((120, 160, 3), 200, dtype=np.uint8)).save(path)
+    photo = detect_photo(path)
+    assert not photo.found
+    assert photo.summary().startswith(f"no hand found in {path}")
+
+
+def test_noise_check_measures_what_the_table_says():
+    params = NoiseParams.load()
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(20.0, 100.0, size=(50, 21, 2))
+    visible = rng.uniform(size=(50, 21)) < 0.7
+    check = noise_check(params, truth, visible, hands=3000, seed=1)
+    rows = {name: (calibrated, measured) for name, calibrated, measured in check.table}
+    calibrated, measured = rows["hand_miss_rate"]
+    assert calibrated == params.hand_miss_rate and abs(measured - calibrated) < 0.04
+    assert check.measured_sigma.shape == (21,)
+    np.testing.assert_allclose(check.measured_sigma, check.joint_sigma, rtol=0.3)
+
+
+def test_noise_check_rejects_an_empty_draw():
+    with pytest.raises(ValueError, match="at least one hand"):
+        noise_check(NoiseParams.load(), np.zeros((0, 21, 2)), np.zeros((0, 21), bool), 5, 0)
+
+
+def test_synth_root_uses_a_built_benchmark_and_does_not_rebuild(tmp_path: Path):
+    (tmp_path / "built").mkdir()
+    (tmp_path / "built" / MANIFEST_NAME).write_text("{}")
+    assert synth_root(tmp_path / "built", tmp_path / "fallback") == tmp_path / "built"
+    assert not (tmp_path / "fallback").exists()
+
+
+def test_clip_frames_split_a_clip_and_the_sheet_marks_missed_hands():
+    T = 3
+    clip = HandSample(
+        image=torch.rand(T, 3, 16, 16),
+        K=torch.eye(3).expand(T, 3, 3),
+        keypoints=torch.rand(T, 21, 2) * 15,
+        confidence=torch.tensor([[1.0] * 21, [0.0] * 21, [0.5] * 21]),
+        name="clip7",
+    )
+    frames = clip_frames(clip)
+    assert [f.name for f in frames] == ["clip7 t=0", "clip7 t=1", "clip7 t=2"]
+    assert torch.equal(frames[1].keypoints, clip.keypoints[1])
+    titles = [ax.get_title() for ax in samples_figure(frames, columns=3).axes]
+    assert titles == ["clip7 t=0", "clip7 t=1 (missed)", "clip7 t=2"]
+
+
+def tiny_batch(size: int = 64) -> HandSample:
+    """Two synthetic crops with keypoints spread over the image, all confident."""
+    generator = torch.Generator().manual_seed(0)
+    K = torch.tensor([[60.0, 0.0, (size - 1) / 2], [0.0, 60.0, (size - 1) / 2], [0, 0, 1]])
+    return HandSample(
+        image=torch.rand(2, 3, size, size, generator=generator),
+        K=K.expand(2, 3, 3),
+        keypoints=torch.rand(2, 21, 2, generator=generator) * (size - 1),
+        confidence=torch.ones(2, 21),
+    )
+
+
+def test_inspect_terms_splits_the_total_and_its_gradients():
+    model = HandNet(ModelConfig(num_stacks=1, keypoint_features=8, hourglass_depth=1)).eval()
+    batch = tiny_batch()
+    config = LossConfig().without("texture")
+    pred, terms = inspect_terms(model, batch, config, "shape")
+    by_name = {t.name: t for t in terms}
+    assert set(by_name) == set(config.active_terms("shape")) - {"joints_3d", "verts_3d"}
+    total = compute_losses(
+        model(batch.image, batch.K), batch, model.hand_model.faces, config, stage="shape"
+    ).total
+    assert sum(t.weighted for t in terms) == pytest.approx(float(total.detach()), rel=1e-5)
+    # the shape prior reads only the betas; the keypoint term reads the projected joints
+    assert by_name["shape_prior"].joint_grad is None
+    assert by_name["shape_prior"].output_grad["trans"] == 0.0
+    assert by_name["shape_prior"].output_grad["betas"] > 0.0
+    assert by_name["keypoints_2d"].joint_grad.shape == (2, 21, 3)
+    assert not pred.joints.requires_grad
+
+
+def test_joint_arrows_point_down_the_gradient():
+    pred, K, _ = right_hand_prediction()
+    joint_grad = np.zeros((1, 21, 3), dtype=np.float32)
+    joint_grad[0, 5, 0] = -2.0  # descending moves joint 5 towards +x: right in the image
+    uv, motion = joint_arrows(pred, K, joint_grad, 0)
+    assert uv.shape == motion.shape == (21, 2)
+    assert motion[5, 0] > 0 and abs(motion[5, 1]) < 1e-3 * motion[5, 0]
+    assert np.abs(np.delete(motion, 5, axis=0)).max() == 0
+
+
+def test_ablation_and_stage_tables():
+    config = LossConfig()
+    table = ablation_table(config, "shape")
+    assert table["biomech"] == ["joint_limits"] and table["texture"] == []
+    assert vanished_terms(config, "branch2d", "e2e") == ["consistency_2d3d", "heatmap_2d"]
+    stages = stage_table(config)
+    assert stages["heatmap_2d"]["kp"] == config.weight("heatmap_2d")
+    assert stages["photometric"]["shape"] == 0.0
