@@ -16,19 +16,31 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from s2h_lib.data.detector import Detection, DetectorConfig, HandDetector, detection_box
-from s2h_lib.data.image_io import read_rgb
+from s2h_lib.data.detector import (
+    Detection,
+    DetectorConfig,
+    HandDetector,
+    crop_detection,
+    detection_box,
+)
+from s2h_lib.data.image_io import list_images, read_rgb
 from s2h_lib.data.noise import NoiseModel, NoiseParams, measure, simulate
+from s2h_lib.data.photos import PhotoHand
 from s2h_lib.data.sample import HandSample
 from s2h_lib.data.store import MANIFEST_NAME, build_synth
 from s2h_lib.data.synthetic import SynthConfig
+from s2h_lib.eval_model import load_trained_model
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.fit_photos import FoundHand, reprojection_px
 from s2h_lib.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
+from s2h_lib.mirror import mirror_prediction
 from s2h_lib.model import CameraPose, HandNet
 from s2h_lib.objective import compute_losses
+from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.silhouette_fit import image_motion
+from s2h_lib.train_config import PRESETS
 from s2h_lib.viz import draw_mesh, draw_skeleton_2d, view_rotation
 
 PHOTO_INCHES = 6.0
@@ -518,3 +530,128 @@ def stage_table(config: LossConfig) -> dict[str, dict[str, float]]:
         for term in TERMS
         if any(term in terms for terms in STAGES.values())
     }
+
+
+# ---- the tour: one photo, the network and the fit -------------------------------------------
+
+# The network the tour falls back to when no trained one is there: the one `make demo` trains.
+TOUR_PRESET = "synth-cpu-demo"
+
+
+def first_photo(path: str | Path) -> Path:
+    """`path` itself when it is a file; the first photo (by name) when it is a folder."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path} (resolved: {path.resolve()}) is neither a photo nor a folder of photos"
+        )
+    photos = list_images(path)
+    if not photos:
+        raise FileNotFoundError(f"no photo (.jpg, .png) directly in the folder {path}")
+    return photos[0]
+
+
+@dataclass(frozen=True)
+class TourModel:
+    """The network the tour runs, the crop size it expects, and whether it learned anything."""
+
+    net: HandNet
+    image_size: int
+    trained: bool
+    description: str
+
+
+def tour_model(model_path: str | Path) -> TourModel:
+    """The trained network in `model_path` (a `model.pt` of `s2h train`) with its training crop
+    size; when there is no such file, the untrained `TOUR_PRESET` network (random weights: its
+    guess is a fixed hand, whatever the photo), said so in `description`."""
+    path = Path(model_path).expanduser()
+    if path.is_file():
+        net, config = load_trained_model(path)
+        stages = ", ".join(f"{s.name} {s.steps}" for s in config.stages)
+        return TourModel(
+            net, config.data.image_size, True, f"trained network {path} (steps: {stages})"
+        )
+    preset = PRESETS[TOUR_PRESET]
+    description = (
+        f"UNTRAINED network (random weights, preset {TOUR_PRESET}): no model at {path}. Its "
+        "prediction shows what the network starts from; run `make demo` for a trained one."
+    )
+    return TourModel(HandNet(preset.model).eval(), preset.data.image_size, False, description)
+
+
+def photo_crop(photo: PhotoHands, size: int, rank: int = 0) -> FoundHand:
+    """The `size` crop around hand `rank` of `photo` (as `s2h fit` crops it).
+
+    Raises ValueError with `no_hand_message` when the detector found no such hand."""
+    if rank >= len(photo.detections):
+        raise ValueError(no_hand_message(photo.path))
+    hand = PhotoHand(photo.path.name, rank, photo.detections[rank])
+    crop = crop_detection(photo.image, hand.detection, size, name=hand.name)
+    return FoundHand(hand, detection_box(hand.detection), crop)
+
+
+def predict_hand(net: HandNet, hand: FoundHand) -> HandPrediction:
+    """The network's prediction (batch of 1) for `hand`, in the hand's own crop. The network
+    is a right-hand model: a left hand is predicted in the mirrored crop and mirrored back."""
+    if net.config.side != "right":
+        raise ValueError(f"the tour expects a right-hand network, got side={net.config.side!r}")
+    device = next(net.parameters()).device
+    sample = hand.to_fit
+    with torch.no_grad():
+        pred = net(sample.image[None].to(device), sample.K[None].to(device))
+    pred = HandPrediction(**{k: None if v is None else v.cpu() for k, v in vars(pred).items()})
+    return mirror_prediction(pred, sample.image.shape[-1]) if hand.side == "left" else pred
+
+
+def _faces_for(hand: FoundHand, faces: torch.Tensor) -> torch.Tensor:
+    """The right hand model's triangles `faces` for `hand`'s mesh: a mirrored (left) mesh needs
+    their winding reversed, or the renderer culls them as seen from behind."""
+    return faces.flip(-1) if hand.side == "left" else faces
+
+
+def crop_reprojection_px(pred: HandPrediction, hand: FoundHand) -> float:
+    """Confidence-weighted mean distance, crop pixels, of the predicted joints' projections to
+    the detector's keypoints (`fit_photos.reprojection_px` for one hand)."""
+    crop = hand.crop
+    one = HandSample(crop.image[None], crop.K[None], crop.keypoints[None], crop.confidence[None])
+    return float(reprojection_px(pred, one)[0])
+
+
+def predictions_figure(
+    hand: FoundHand, predictions: dict[str, HandPrediction], faces: torch.Tensor
+) -> Figure:
+    """The crop with the detector's keypoints, then one `overlays.draw_overlay` panel per
+    prediction (batch of 1, in the crop): mesh silhouette, skeleton, the detector's keypoints
+    as white crosses, and the reprojection distance in the title. `faces`: the right hand
+    model's triangles."""
+    crop = hand.crop
+    image = crop.image.permute(1, 2, 0).clamp(0, 1).numpy()
+    detected = crop.keypoints.numpy()
+    size = tuple(crop.image.shape[-2:])
+    figure = Figure(figsize=(PANEL_INCHES * (1 + len(predictions)), PANEL_INCHES))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 1 + len(predictions), squeeze=False)[0]
+    axes[0].imshow(image)
+    draw_skeleton_2d(axes[0], detected, confidence=crop.confidence.numpy())
+    axes[0].set_axis_off()
+    axes[0].set_title(f"crop, detector ({hand.side} hand)", fontsize=7)
+    for ax, (label, pred) in zip(axes[1:], predictions.items(), strict=True):
+        alpha = mesh_alpha(pred, _faces_for(hand, faces), size, crop.K[None])[0].numpy()
+        px = crop_reprojection_px(pred, hand)
+        title = f"{label}: {px:.1f} px"
+        draw_overlay(ax, image, alpha, pred.keypoints2d[0].numpy(), detected, title)
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
+def prediction_mesh(pred: HandPrediction, faces: torch.Tensor, hand: FoundHand) -> HandMesh:
+    """The mesh of a prediction (batch of 1) for `hand`, in its crop's camera frame, with the
+    right hand model's triangles `faces` turned to face outwards (`_faces_for`)."""
+    return HandMesh(
+        verts=pred.verts[0].numpy(),
+        joints=pred.joints[0].numpy(),
+        faces=_faces_for(hand, faces).cpu().numpy(),
+    )

@@ -21,6 +21,12 @@ CELL_TIMEOUT_S = 120
 # Tiny parameters per notebook (each run well under a minute on 2 CPU cores); `out_dir` and
 # `interactive=False` are added by the test. A new notebook needs one line here.
 TINY_PARAMETERS: dict[str, dict[str, object]] = {
+    "00_tour.ipynb": {
+        "model_path": "no_such_model.pt",  # the untrained-network branch
+        "fit_steps": 30,
+        "views": ["palm"],
+        "dpi": 40,
+    },
     "01_hand_model_explorer.ipynb": {"sweep_steps": 2, "n_pca_sliders": 2, "dpi": 40},
     "02_differentiable_rendering.ipynb": {
         "image_size": 48,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,31 +10,43 @@ import pytest
 import torch
 from PIL import Image
 
+from s2h_lib.config_io import to_dict
+from s2h_lib.data.detector import Detection
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.sample import HandSample
 from s2h_lib.data.store import MANIFEST_NAME
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.loss_config import LossConfig
-from s2h_lib.mirror import mirror_prediction
+from s2h_lib.mirror import mirror_prediction, mirror_sample
 from s2h_lib.model import CameraPose, HandNet, ModelConfig
 from s2h_lib.objective import compute_losses
 from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.teaching import (
+    TOUR_PRESET,
     HandMesh,
+    PhotoHands,
     ablation_table,
     camera_view_rotation,
     camera_views_figure,
     clip_frames,
+    crop_reprojection_px,
     detect_photo,
+    first_photo,
     hand_mesh,
     inspect_terms,
     joint_arrows,
     noise_check,
+    photo_crop,
+    predict_hand,
+    prediction_mesh,
+    predictions_figure,
     samples_figure,
     stage_table,
     synth_root,
+    tour_model,
     vanished_terms,
 )
+from s2h_lib.train_config import PRESETS
 
 CROP = 128
 
@@ -208,3 +221,79 @@ def test_ablation_and_stage_tables():
     stages = stage_table(config)
     assert stages["heatmap_2d"]["kp"] == config.weight("heatmap_2d")
     assert stages["photometric"]["shape"] == 0.0
+
+
+# ---- the tour ------------------------------------------------------------------------------
+
+TOUR_NET = ModelConfig(num_stacks=1, keypoint_features=8, hourglass_depth=1)
+
+
+def test_first_photo_takes_a_file_or_the_first_photo_of_a_folder(tmp_path: Path):
+    for name in ("b.png", "a.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert first_photo(tmp_path) == tmp_path / "a.jpg"
+    assert first_photo(tmp_path / "b.png") == tmp_path / "b.png"
+    with pytest.raises(FileNotFoundError, match="neither a photo nor a folder"):
+        first_photo(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no photo"):
+        first_photo(tmp_path / "empty")
+
+
+def test_tour_model_loads_a_trained_network_or_says_it_is_untrained(tmp_path: Path):
+    untrained = tour_model(tmp_path / "model.pt")
+    assert not untrained.trained and untrained.description.startswith("UNTRAINED")
+    assert untrained.image_size == PRESETS[TOUR_PRESET].data.image_size
+    preset = PRESETS[TOUR_PRESET]
+    config = replace(preset, model=TOUR_NET, data=replace(preset.data, image_size=64))
+    net = HandNet(TOUR_NET)
+    torch.save({"model": net.state_dict(), "config": to_dict(config)}, tmp_path / "model.pt")
+    trained = tour_model(tmp_path / "model.pt")
+    assert trained.trained and trained.image_size == 64
+    assert str(tmp_path / "model.pt") in trained.description
+    state = trained.net.state_dict()
+    assert all(torch.equal(value, state[name]) for name, value in net.state_dict().items())
+
+
+def photo_with_hand(side: str) -> PhotoHands:
+    """A random 96 px photo with one 'detected' hand of `side` spread over its middle."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(96, 96, 3), dtype=np.uint8)
+    detection = Detection(rng.uniform(25.0, 70.0, (21, 2)), np.ones(21), 0.9, side)
+    return PhotoHands(Path("photo.png"), image, [detection])
+
+
+def test_photo_crop_says_clearly_when_there_is_no_hand():
+    photo = photo_with_hand("right")
+    with pytest.raises(ValueError, match=r"no hand found in photo\.png"):
+        photo_crop(PhotoHands(photo.path, photo.image, []), 64)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_predict_hand_answers_in_the_hands_own_crop(side: str):
+    net = HandNet(TOUR_NET).eval()
+    hand = photo_crop(photo_with_hand(side), 64)
+    assert hand.crop.image.shape == (3, 64, 64) and hand.side == side
+    pred = predict_hand(net, hand)
+    camera = pred.joints[0] @ hand.crop.K.T
+    assert torch.allclose(pred.keypoints2d[0], camera[:, :2] / camera[:, 2:], atol=1e-3)
+    if side == "left":  # the right-hand network saw the mirrored crop
+        with torch.no_grad():
+            seen = net(mirror_sample(hand.crop).image[None], mirror_sample(hand.crop).K[None])
+        assert torch.allclose(pred.joints, seen.joints * torch.tensor([-1.0, 1.0, 1.0]))
+
+
+def test_crop_reprojection_and_the_predictions_figure():
+    hand = photo_crop(photo_with_hand("left"), 64)
+    pred = predict_hand(HandNet(TOUR_NET).eval(), hand)
+    shifted = HandSample(
+        hand.crop.image, hand.crop.K, pred.keypoints2d[0] + torch.tensor([3.0, 4.0]), torch.ones(21)
+    )
+    hand = replace(hand, crop=shifted)
+    assert crop_reprojection_px(pred, hand) == pytest.approx(5.0, abs=1e-4)
+    faces = default_hand_model(FitConfig()).faces
+    figure = predictions_figure(hand, {"network": pred, "fit": pred}, faces)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == ["crop, detector (left hand)", "network: 5.0 px", "fit: 5.0 px"]
+    mesh = prediction_mesh(pred, faces, hand)
+    assert np.array_equal(mesh.faces, faces.flip(-1).numpy()), "a left mesh's winding flips"
