@@ -138,7 +138,7 @@ def _presets() -> dict[str, TrainConfig]:
     small = ModelConfig(encoder="resnet18", num_stacks=1, keypoint_features=64, hourglass_depth=3)
     synth = DataConfig(dataset="synth", root="data/s2h_synth", image_size=128)
     return {
-        # About 9 minutes on 2 CPU cores (64 px crops of the 128 px benchmark): the 3D branch
+        # About 7 minutes on 2 CPU cores (64 px crops of the 128 px benchmark): the 3D branch
         # first, then the 2D branch, then both together.
         "synth-cpu-demo": TrainConfig(
             name="synth-cpu-demo",
