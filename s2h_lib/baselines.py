@@ -8,34 +8,41 @@
 
 from __future__ import annotations
 
+import torch
+
 from s2h_lib.data.sample import HandSample
 from s2h_lib.eval_model import Predictor
-from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.fit import FitConfig, default_hand_model, mean_hand, predict_from_camera
 from s2h_lib.fit_start import closed_form_start, restart_rotations
 from s2h_lib.hand_model import ManoLayer
 from s2h_lib.loss_config import LossConfig
+from s2h_lib.mano_io import NUM_BETAS
 from s2h_lib.model import CameraPose
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.rotations import matrix_to_axis_angle
-
-NUM_BETAS = 10
 
 
 def mean_pose_predictor(hand_model: ManoLayer | None = None) -> Predictor:
     """The mean hand at the closed-form camera of each sample's keypoints."""
     model = default_hand_model(FitConfig()) if hand_model is None else hand_model
     reference_bone = LossConfig().reference_bone_m
+    # the same for every batch: the mean hand's joints and centroid, and the palm view
+    rest_joints, rest_centroid = mean_hand(model, torch.zeros(1))
+    palm_view = restart_rotations(("palm",), 0, 0, model.side)
 
     def predict(batch: HandSample) -> HandPrediction:
         K, keypoints, confidence = batch.K.float(), batch.keypoints.float(), batch.confidence
-        coeffs = K.new_zeros(K.shape[0], model.ncomps)
-        verts, joints = model(K.new_zeros(1, 3 + model.ncomps))
-        views = restart_rotations(("palm",), 0, 0, model.side).to(K)
         start = closed_form_start(
-            keypoints, confidence.float(), K, views, joints[0], verts[0].mean(0), reference_bone
+            keypoints,
+            confidence.float(),
+            K,
+            palm_view.to(K),
+            rest_joints.to(K),
+            rest_centroid.to(K),
+            reference_bone,
         )
         camera = CameraPose(
-            pose_coeffs=coeffs,
+            pose_coeffs=K.new_zeros(K.shape[0], model.ncomps),
             betas=K.new_zeros(K.shape[0], NUM_BETAS),
             rotation=start.rotation,
             global_rot=matrix_to_axis_angle(start.rotation),

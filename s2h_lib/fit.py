@@ -396,7 +396,7 @@ class _Objective:
         return torch.stack(totals)
 
 
-def _mean_hand(hand_model: ManoLayer, like: Tensor) -> tuple[Tensor, Tensor]:
+def mean_hand(hand_model: ManoLayer, like: Tensor) -> tuple[Tensor, Tensor]:
     """Joints (21, 3) and vertex centroid (3,) of the mean pose and shape, model frame."""
     with torch.no_grad():
         verts, joints = hand_model(like.new_zeros(1, 3 + hand_model.ncomps))
@@ -416,7 +416,7 @@ def _warn_unfitted(frames: _Frames, usable: Tensor) -> None:
 
 
 def _start(frames: _Frames, config: FitConfig, hand_model: ManoLayer) -> Start:
-    rest_joints, rest_centroid = _mean_hand(hand_model, frames.K)
+    rest_joints, rest_centroid = mean_hand(hand_model, frames.K)
     views = restart_rotations(config.views, config.random_restarts, config.seed, hand_model.side)
     return closed_form_start(
         frames.keypoints,

@@ -48,8 +48,12 @@ class PipelineConfig:
     train_overrides: dict = field(default_factory=dict)
 
 
+def _eval_dir(out: Path, method: str) -> Path:
+    return out / "eval" / method.replace(" ", "_")
+
+
 def _score(name: str, predictor, faces, dataset, out: Path, progress: bool) -> dict:
-    folder = out / "eval" / name.replace(" ", "_")
+    folder = _eval_dir(out, name)
     metrics_path = folder / METRICS_FILE
     if metrics_path.is_file():
         return json.loads(metrics_path.read_text())
@@ -79,7 +83,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
         "mean pose": mean_pose_predictor(),
     }
     rows = {name: _score(name, p, faces, test, out, progress) for name, p in methods.items()}
-    eval_dirs = {name: out / "eval" / name.replace(" ", "_") for name in methods}
+    eval_dirs = {name: _eval_dir(out, name) for name in methods}
     notes = (
         f"Preset <code>{config.preset}</code>, seed {config.seed}, trained on S2H-Synth "
         f"({config.synth.train} images) from images and noisy 2D keypoints only; scored on "

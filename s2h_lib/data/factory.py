@@ -7,7 +7,6 @@ trainer, evaluation and notebooks all get identical samples for identical config
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from torch.utils.data import Dataset
 
@@ -48,9 +47,11 @@ class EpochDataset(Dataset):
 
 def augmentation_for(data: DataConfig, seed: int) -> AugmentConfig | None:
     """The training augmentation a `DataConfig` asks for (None when everything is off)."""
+    if data.rotation_deg == 0 and data.scale_jitter == 0 and data.colour_jitter == 0:
+        return None
     angle = math.radians(data.rotation_deg)
     jitter = data.colour_jitter
-    config = AugmentConfig(
+    return AugmentConfig(
         rotation=(-angle, angle),
         scale=(1 - data.scale_jitter, 1 + data.scale_jitter),
         brightness=jitter,
@@ -58,7 +59,6 @@ def augmentation_for(data: DataConfig, seed: int) -> AugmentConfig | None:
         saturation=jitter,
         seed=seed,
     )
-    return None if config == replace(AugmentConfig(), rotation=(0.0, 0.0), seed=seed) else config
 
 
 def _base_dataset(data: DataConfig, split: str, with_truth: bool, clips: bool) -> Dataset:
