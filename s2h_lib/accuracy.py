@@ -1,0 +1,241 @@
+"""The accuracy benchmark: the method under each supervision, several seeds, one budget.
+
+Every variant trains the same preset for the same number of steps and is scored on the same
+test samples with the FreiHAND protocol:
+
+  self               images + detector keypoints only (the method)
+  weak               ground-truth 2D keypoints instead of the detector's
+  full               3D labels: the upper bound
+  self-no-bone       the method without the bone-direction term
+  self-no-biomech    the method without the joint-angle limits
+
+next to the per-image fitting and mean-pose baselines (no training, scored once). The targets
+of the method (issue 5) are checked on the means: self PA-MPJPE at most `SELF_TO_FULL_TARGET`
+times full's, below per-image fitting's, and clearly below each ablation's (the gap larger than
+the two spreads added). Each run lives in `out/<variant>/seed<k>/` with its `eval/`; a run with
+a `metrics.json` is finished and skipped, so an interrupted benchmark resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from torch.utils.data import Dataset, Subset
+from tqdm import tqdm
+
+from s2h_lib.ablate import summary_csv, summary_markdown, summary_rows
+from s2h_lib.atomic import atomic_write_bytes
+from s2h_lib.baselines import mean_pose_predictor
+from s2h_lib.data.factory import make_dataset
+from s2h_lib.eval_model import evaluate_predictor, load_trained_model, model_predictor
+from s2h_lib.evaluate import METRICS_FILE
+from s2h_lib.fit import FitConfig, fit_predictor
+from s2h_lib.hand_model import ManoLayer
+from s2h_lib.train import MODEL_NAME, train
+from s2h_lib.train_config import TrainConfig, load_config, merge_nested
+
+# name -> (supervision, loss groups turned off)
+VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "self": ("self", ()),
+    "weak": ("weak", ()),
+    "full": ("full", ()),
+    "self-no-bone": ("self", ("bone",)),
+    "self-no-biomech": ("self", ("biomech",)),
+}
+FITTING, MEAN_POSE = "per-image fitting", "mean pose"
+SELF_TO_FULL_TARGET = 1.15
+HEADLINE = "pa_mpjpe_mm"
+SUMMARY_MD, SUMMARY_CSV = "summary.md", "summary.csv"
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    """What the benchmark trains and scores.
+
+    preset: a preset name or a YAML config (`train_config.load_config`); budget: the fraction
+    of its steps every stage runs (1 = the preset as it is; on CPU, the largest that fits);
+    eval_samples: test samples scored (None = the whole split); overrides: nested changes to
+    the preset, as in a YAML file.
+    """
+
+    preset: str = "synth-full"
+    data_root: str = "data/s2h_synth"
+    out: str = "runs/accuracy"
+    seeds: int = 3
+    budget: float = 1.0
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    eval_samples: int | None = None
+    fit_steps: int = 150
+    overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.variants) - set(VARIANTS))
+        if unknown:
+            raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+        if self.seeds < 1 or not 0.0 < self.budget <= 1.0:
+            raise ValueError(
+                f"seeds >= 1 and 0 < budget <= 1 required, got {self.seeds}, {self.budget}"
+            )
+
+
+@dataclass
+class AccuracyResult:
+    """rows: name -> summary row (`ablate.summary_rows`); checks: one line per target."""
+
+    rows: dict[str, dict]
+    checks: list[str]
+    summary_md: Path
+    summary_csv: Path
+
+
+def scaled_stages(config: TrainConfig, budget: float) -> TrainConfig:
+    """`config` with every stage's steps and learning-rate milestones times `budget` (each
+    stage keeps at least one step; milestones stay inside their stage)."""
+
+    def scale(steps: int) -> int:
+        return max(1, round(steps * budget))
+
+    stages = tuple(
+        replace(
+            stage,
+            steps=scale(stage.steps),
+            milestones=tuple(
+                sorted({m for m in map(scale, stage.milestones) if m < scale(stage.steps)})
+            ),
+        )
+        for stage in config.stages
+    )
+    return replace(config, stages=stages)
+
+
+def variant_config(config: AccuracyConfig, variant: str, seed: int) -> TrainConfig:
+    supervision, ablate = VARIANTS[variant]
+    changes = {
+        "data": {"root": config.data_root},
+        "seed": seed,
+        "supervision": supervision,
+        "ablate": list(ablate),
+    }
+    return scaled_stages(
+        load_config(config.preset, merge_nested(config.overrides, changes)), config.budget
+    )
+
+
+def _folder(name: str) -> str:
+    return name.replace(" ", "_")
+
+
+def _scored(folder: Path, score) -> dict:
+    """metrics.json of `folder`, computed by `score(folder)` unless already there."""
+    path = folder / METRICS_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    return score(folder)
+
+
+def _test_set(train_config: TrainConfig, samples: int | None) -> Dataset:
+    test = make_dataset(train_config.data, "test", with_truth=True)
+    return test if samples is None else Subset(test, range(min(samples, len(test))))
+
+
+def _run_variant(config: AccuracyConfig, variant: str, seed: int, progress: bool) -> dict:
+    train_config = variant_config(config, variant, seed)
+    run_dir = Path(config.out) / _folder(variant) / f"seed{seed}"
+
+    def score(folder: Path) -> dict:
+        if not (run_dir / MODEL_NAME).is_file():
+            train(train_config, run_dir, resume=True, progress=progress)
+        model, _ = load_trained_model(run_dir / MODEL_NAME)
+        test = _test_set(train_config, config.eval_samples)
+        return evaluate_predictor(model_predictor(model), model.faces, test, folder, progress=False)
+
+    record = _scored(run_dir / "eval", score)
+    return {**record, "ablate": list(VARIANTS[variant][1])}
+
+
+def _run_baselines(config: AccuracyConfig) -> dict[str, dict]:
+    train_config = variant_config(config, "self", 0)
+    test = _test_set(train_config, config.eval_samples)
+    predictors = {
+        FITTING: fit_predictor(FitConfig(steps=config.fit_steps)),
+        MEAN_POSE: mean_pose_predictor(),
+    }
+    faces = ManoLayer(mano_root=train_config.model.mano_root).faces
+    records = {}
+    for name, predictor in predictors.items():
+        folder = Path(config.out) / "baselines" / _folder(name)
+        records[name] = _scored(
+            folder,
+            lambda f, p=predictor: evaluate_predictor(p, faces, test, f, progress=False),
+        )
+    return records
+
+
+def _mean(rows: Mapping[str, dict], name: str) -> tuple[float, float]:
+    row = rows[name]
+    return row[f"{HEADLINE}_mean"], row[f"{HEADLINE}_std"]
+
+
+def _spread(std: float) -> float:
+    return 0.0 if math.isnan(std) else std
+
+
+def target_checks(rows: Mapping[str, dict]) -> list[str]:
+    """One "PASS"/"FAIL" line per target whose rows are present (PA-MPJPE means, mm)."""
+    if "self" not in rows:
+        return []
+    self_mean, self_std = _mean(rows, "self")
+    lines = []
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    if "full" in rows:
+        ratio = self_mean / _mean(rows, "full")[0]
+        lines.append(
+            f"{verdict(ratio <= SELF_TO_FULL_TARGET)} self / full PA-MPJPE = {ratio:.3f} "
+            f"(target <= {SELF_TO_FULL_TARGET})"
+        )
+    for baseline in (FITTING, MEAN_POSE):
+        if baseline in rows:
+            other = _mean(rows, baseline)[0]
+            lines.append(
+                f"{verdict(self_mean < other)} self {self_mean:.2f} mm vs {baseline} "
+                f"{other:.2f} mm (target: lower)"
+            )
+    for ablation in ("self-no-bone", "self-no-biomech"):
+        if ablation in rows:
+            other, other_std = _mean(rows, ablation)
+            clearly = other - self_mean > _spread(self_std) + _spread(other_std)
+            lines.append(
+                f"{verdict(clearly)} self {self_mean:.2f} mm vs {ablation} {other:.2f} mm "
+                "(target: clearly lower, the gap beyond both spreads)"
+            )
+    return lines
+
+
+def run_accuracy(config: AccuracyConfig, progress: bool = True) -> AccuracyResult:
+    """Train and score every variant and seed, score the baselines, write the summary."""
+    out = Path(config.out)
+    runs = [(v, s) for v in config.variants for s in range(config.seeds)]
+    records: dict[str, list[dict]] = {}
+    for variant, seed in tqdm(runs, desc="accuracy runs", disable=not progress):
+        records.setdefault(variant, []).append(_run_variant(config, variant, seed, progress))
+    for name, record in _run_baselines(config).items():
+        records[name] = [record]
+    rows = summary_rows(records)
+    checks = target_checks(rows)
+    steps = variant_config(config, config.variants[0], 0).total_steps
+    notes = [
+        f"Preset `{config.preset}` at budget {config.budget:g} ({steps} steps a run), "
+        f"{config.seeds} seed(s); baselines scored once.",
+        *checks,
+    ]
+    md, csv = out / SUMMARY_MD, out / SUMMARY_CSV
+    atomic_write_bytes(md, summary_markdown(rows, notes).encode())
+    atomic_write_bytes(csv, summary_csv(rows))
+    return AccuracyResult(rows, checks, md, csv)

@@ -1,0 +1,77 @@
+"""The accuracy benchmark: budget scaling, the target checks, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from helpers.tiny_training import build_tiny_synth, tiny_config
+
+from s2h_lib.accuracy import AccuracyConfig, run_accuracy, scaled_stages, target_checks
+from s2h_lib.config_io import dump_yaml
+from s2h_lib.train_config import PRESETS
+
+
+def _row(mean: float, std: float = math.nan) -> dict:
+    return {"pa_mpjpe_mm_mean": mean, "pa_mpjpe_mm_std": std}
+
+
+def test_scaled_stages_scales_steps_and_milestones():
+    full = PRESETS["synth-full"]
+    scaled = scaled_stages(full, 0.01)
+    shape = scaled.stages[0]
+    assert full.stages[0].steps == 12000 and full.stages[0].milestones == (3000, 6000, 9000)
+    assert shape.steps == 120 and shape.milestones == (30, 60, 90)
+    tiny = scaled_stages(full, 1e-6)
+    assert all(stage.steps == 1 and stage.milestones == () for stage in tiny.stages)
+
+
+def test_target_checks_on_hand_made_rows():
+    rows = {
+        "self": _row(10.0, 0.5),
+        "full": _row(9.0, 0.2),  # 10 / 9 = 1.111 <= 1.15
+        "per-image fitting": _row(11.0),
+        "mean pose": _row(9.5),
+        "self-no-bone": _row(10.8, 0.5),  # gap 0.8 < 0.5 + 0.5: not clearly
+        "self-no-biomech": _row(12.0, 0.2),  # gap 2.0 > 0.7
+    }
+    lines = target_checks(rows)
+    assert lines[0].startswith("PASS self / full PA-MPJPE = 1.111")
+    assert lines[1].startswith("PASS") and "per-image fitting" in lines[1]
+    assert lines[2].startswith("FAIL") and "mean pose" in lines[2]
+    assert lines[3].startswith("FAIL") and "self-no-bone" in lines[3]
+    assert lines[4].startswith("PASS") and "self-no-biomech" in lines[4]
+    assert target_checks({"full": _row(9.0)}) == []
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown variants"):
+        AccuracyConfig(variants=("self", "semi"))
+
+
+def test_tiny_benchmark_runs_resumes_and_writes_the_table(tmp_path):
+    root = build_tiny_synth(tmp_path / "synth")
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(dump_yaml(tiny_config(root)))
+    config = AccuracyConfig(
+        preset=str(preset),
+        data_root=str(root),
+        out=str(tmp_path / "accuracy"),
+        seeds=2,
+        variants=("self", "full"),
+        fit_steps=5,
+    )
+    result = run_accuracy(config, progress=False)
+    assert list(result.rows) == ["self", "full", "per-image fitting", "mean pose"]
+    assert result.rows["self"]["n"] == 2 and result.rows["mean pose"]["n"] == 1
+    assert all(math.isfinite(row["pa_mpjpe_mm_mean"]) for row in result.rows.values())
+    assert result.checks[0].split()[0] in ("PASS", "FAIL") and "self / full" in result.checks[0]
+    table = result.summary_md.read_text()
+    assert "| self-no-bone" not in table and "| full | - | 2 |" in table
+    assert "budget 1 (5 steps a run), 2 seed(s)" in table
+
+    model = tmp_path / "accuracy" / "full" / "seed1" / "model.pt"
+    stamp = model.stat().st_mtime_ns
+    again = run_accuracy(config, progress=False)
+    assert model.stat().st_mtime_ns == stamp  # finished runs are not trained again
+    assert again.rows["full"]["pa_mpjpe_mm_mean"] == result.rows["full"]["pa_mpjpe_mm_mean"]
