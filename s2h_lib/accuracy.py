@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
@@ -36,7 +36,8 @@ from s2h_lib.evaluate import METRICS_FILE
 from s2h_lib.fit import FitConfig, fit_predictor
 from s2h_lib.hand_model import ManoLayer
 from s2h_lib.train import MODEL_NAME, train
-from s2h_lib.train_config import TrainConfig, load_config, merge_nested
+from s2h_lib.train_config import TrainConfig
+from s2h_lib.train_run import run_config
 
 # name -> (supervision, loss groups turned off)
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -56,30 +57,29 @@ SUMMARY_MD, SUMMARY_CSV = "summary.md", "summary.csv"
 class AccuracyConfig:
     """What the benchmark trains and scores.
 
-    preset: a preset name or a YAML config (`train_config.load_config`); budget: the fraction
-    of its steps every stage runs (1 = the preset as it is; on CPU, the largest that fits);
-    eval_samples: test samples scored (None = the whole split); overrides: nested changes to
-    the preset, as in a YAML file.
+    preset: a preset name or a YAML config; steps: every run's schedule squeezed to this many
+    steps (`train_run.shorten_stages`; None = the preset's own, which synth-full sizes for a
+    GPU; on CPU, the largest that fits); batch_size: None = the preset's; eval_samples: test
+    samples scored (None = the whole split).
     """
 
     preset: str = "synth-full"
     data_root: str = "data/s2h_synth"
     out: str = "runs/accuracy"
     seeds: int = 3
-    budget: float = 1.0
+    steps: int | None = None
+    batch_size: int | None = None
     variants: tuple[str, ...] = tuple(VARIANTS)
     eval_samples: int | None = None
     fit_steps: int = 150
-    overrides: dict = field(default_factory=dict)
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.variants) - set(VARIANTS))
         if unknown:
             raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
-        if self.seeds < 1 or not 0.0 < self.budget <= 1.0:
-            raise ValueError(
-                f"seeds >= 1 and 0 < budget <= 1 required, got {self.seeds}, {self.budget}"
-            )
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
 
 
 @dataclass
@@ -92,36 +92,17 @@ class AccuracyResult:
     summary_csv: Path
 
 
-def scaled_stages(config: TrainConfig, budget: float) -> TrainConfig:
-    """`config` with every stage's steps and learning-rate milestones times `budget` (each
-    stage keeps at least one step; milestones stay inside their stage)."""
-
-    def scale(steps: int) -> int:
-        return max(1, round(steps * budget))
-
-    stages = tuple(
-        replace(
-            stage,
-            steps=scale(stage.steps),
-            milestones=tuple(
-                sorted({m for m in map(scale, stage.milestones) if m < scale(stage.steps)})
-            ),
-        )
-        for stage in config.stages
-    )
-    return replace(config, stages=stages)
-
-
 def variant_config(config: AccuracyConfig, variant: str, seed: int) -> TrainConfig:
     supervision, ablate = VARIANTS[variant]
-    changes = {
-        "data": {"root": config.data_root},
-        "seed": seed,
-        "supervision": supervision,
-        "ablate": list(ablate),
-    }
-    return scaled_stages(
-        load_config(config.preset, merge_nested(config.overrides, changes)), config.budget
+    return run_config(
+        config.preset,
+        supervision=supervision,
+        ablate=ablate,
+        seed=seed,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        data_root=config.data_root,
+        device=config.device,
     )
 
 
@@ -231,7 +212,7 @@ def run_accuracy(config: AccuracyConfig, progress: bool = True) -> AccuracyResul
     checks = target_checks(rows)
     steps = variant_config(config, config.variants[0], 0).total_steps
     notes = [
-        f"Preset `{config.preset}` at budget {config.budget:g} ({steps} steps a run), "
+        f"Preset `{config.preset}`, {steps} steps a run, "
         f"{config.seeds} seed(s); baselines scored once.",
         *checks,
     ]

@@ -9,7 +9,7 @@ same writer, so every row of a comparison table is computed by one code path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +33,29 @@ class ModelFileError(ValueError):
     """A model file is missing or not one the trainer wrote."""
 
 
+def locate_data_root(root: str, model_path: str | Path) -> str:
+    """A run's saved data root, found from here.
+
+    A relative root was relative to the folder training ran in, usually an ancestor of the run
+    folder (`make demo` trains from the repository root into runs/demo/train), while notebooks
+    and scripts may run elsewhere. So: `root` itself when it exists from here, else the first
+    existing `ancestor / root` going up from the model file; unchanged when neither exists
+    (the dataset's own error then names it).
+    """
+    if Path(root).expanduser().exists() or Path(root).is_absolute():
+        return root
+    for ancestor in Path(model_path).expanduser().resolve().parents:
+        if (ancestor / root).exists():
+            return str(ancestor / root)
+    return root
+
+
 def load_trained_model(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[HandNet, TrainConfig]:
-    """The network and its training config from a `model.pt` (or a `last.pt` checkpoint)."""
+    """The network and its training config from a `model.pt` (or a `last.pt` checkpoint).
+
+    The config's data root is located with `locate_data_root`."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path} (train one with `s2h train`)")
@@ -47,6 +66,8 @@ def load_trained_model(
     if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
         raise ModelFileError(f"{path} is not a model written by `s2h train`")
     config = from_dict(TrainConfig, payload["config"], "train")
+    data = replace(config.data, root=locate_data_root(config.data.root, path))
+    config = replace(config, data=data)
     model = HandNet(config.model).to(device)
     model.load_state_dict(payload["model"])
     return model.eval(), config

@@ -1,4 +1,4 @@
-"""The accuracy benchmark: budget scaling, the target checks, and a tiny end-to-end run."""
+"""The accuracy benchmark: the target checks, and a tiny end-to-end run that resumes."""
 
 from __future__ import annotations
 
@@ -7,23 +7,12 @@ import math
 import pytest
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
-from s2h_lib.accuracy import AccuracyConfig, run_accuracy, scaled_stages, target_checks
+from s2h_lib.accuracy import AccuracyConfig, run_accuracy, target_checks
 from s2h_lib.config_io import dump_yaml
-from s2h_lib.train_config import PRESETS
 
 
 def _row(mean: float, std: float = math.nan) -> dict:
     return {"pa_mpjpe_mm_mean": mean, "pa_mpjpe_mm_std": std}
-
-
-def test_scaled_stages_scales_steps_and_milestones():
-    full = PRESETS["synth-full"]
-    scaled = scaled_stages(full, 0.01)
-    shape = scaled.stages[0]
-    assert full.stages[0].steps == 12000 and full.stages[0].milestones == (3000, 6000, 9000)
-    assert shape.steps == 120 and shape.milestones == (30, 60, 90)
-    tiny = scaled_stages(full, 1e-6)
-    assert all(stage.steps == 1 and stage.milestones == () for stage in tiny.stages)
 
 
 def test_target_checks_on_hand_made_rows():
@@ -59,7 +48,9 @@ def test_tiny_benchmark_runs_resumes_and_writes_the_table(tmp_path):
         out=str(tmp_path / "accuracy"),
         seeds=2,
         variants=("self", "full"),
+        steps=4,
         fit_steps=5,
+        device="cpu",
     )
     result = run_accuracy(config, progress=False)
     assert list(result.rows) == ["self", "full", "per-image fitting", "mean pose"]
@@ -68,7 +59,7 @@ def test_tiny_benchmark_runs_resumes_and_writes_the_table(tmp_path):
     assert result.checks[0].split()[0] in ("PASS", "FAIL") and "self / full" in result.checks[0]
     table = result.summary_md.read_text()
     assert "| self-no-bone" not in table and "| full | - | 2 |" in table
-    assert "budget 1 (5 steps a run), 2 seed(s)" in table
+    assert "4 steps a run, 2 seed(s)" in table
 
     model = tmp_path / "accuracy" / "full" / "seed1" / "model.pt"
     stamp = model.stat().st_mtime_ns
