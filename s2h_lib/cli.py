@@ -3,7 +3,7 @@
 s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
 s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
 s2h mano poses [--out out/poses] [--hand PATH]   pose the hand model, write pictures
-s2h demo [--out runs/demo] [--quick]             the main job: data, training, evaluation, report
+s2h demo [--out runs/demo] [--quick] [--pretrained W]   data, training, evaluation, report
 s2h train --config PRESET|YAML --out DIR [--resume] [--set key=value ...]   train a model
 s2h eval --model DIR/model.pt [--split test] --out DIR   FreiHAND-protocol metrics of a model
 s2h fit --images DIR_OR_FILE --out DIR [--steps N]  fit the hand model to the hands in photos
@@ -46,10 +46,28 @@ def _mano_poses(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
-def _demo(args: argparse.Namespace) -> None:
-    from s2h_lib.pipeline import PipelineConfig, quick_pipeline, run_pipeline
+def demo_config(args: argparse.Namespace):
+    """The `PipelineConfig` of `s2h demo`; --pretrained must name an existing file."""
+    from s2h_lib.pipeline import PipelineConfig
 
-    config = PipelineConfig(out=args.out, data_root=args.data, seed=args.seed)
+    overrides = {}
+    if args.pretrained is not None:
+        weights = Path(args.pretrained).expanduser()
+        if not weights.is_file():
+            raise ValueError(
+                f"--pretrained {args.pretrained}: no such file (a torchvision resnet18 "
+                "state_dict, e.g. its ImageNet weights, copied here; nothing is downloaded)"
+            )
+        overrides = {"model": {"pretrained_weights": str(weights)}}
+    return PipelineConfig(
+        out=args.out, data_root=args.data, seed=args.seed, train_overrides=overrides
+    )
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from s2h_lib.pipeline import quick_pipeline, run_pipeline
+
+    config = demo_config(args)
     report = run_pipeline(quick_pipeline(config) if args.quick else config)
     print(f"report: {report.resolve()}")
 
@@ -238,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", default="data/s2h_synth", help="S2H-Synth folder (built if absent)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="a tiny run to check the set-up")
+    demo.add_argument(
+        "--pretrained",
+        default=None,
+        help="local ImageNet weights of the encoder (torchvision resnet18 state_dict): the "
+        "network then starts from them instead of a random initialisation",
+    )
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="train a model (one process or under torchrun)")

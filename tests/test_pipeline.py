@@ -96,3 +96,21 @@ def test_train_and_eval_commands(tmp_path: Path, capsys) -> None:
     assert "imgsize" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "z")]) == 2
     assert "model file not found" in capsys.readouterr().err
+
+
+def test_demo_pretrained_weights_reach_the_training_config(tmp_path: Path, capsys) -> None:
+    from s2h_lib.cli import build_parser, demo_config
+    from s2h_lib.train_config import load_config
+
+    missing = tmp_path / "resnet18.pth"
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--pretrained", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "no such file" in err and "nothing is downloaded" in err
+    assert not (tmp_path / "demo").exists()
+
+    missing.write_bytes(b"weights")
+    args = build_parser().parse_args(["demo", "--pretrained", str(missing)])
+    config = demo_config(args)
+    trained = load_config(config.preset, config.train_overrides)
+    assert trained.model.pretrained_weights == str(missing)
+    assert load_config(config.preset).model.pretrained_weights is None
