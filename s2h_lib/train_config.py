@@ -138,8 +138,9 @@ def _presets() -> dict[str, TrainConfig]:
     small = ModelConfig(encoder="resnet18", num_stacks=1, keypoint_features=64, hourglass_depth=3)
     synth = DataConfig(dataset="synth", root="data/s2h_synth", image_size=128)
     return {
-        # About 7 minutes on 2 CPU cores (64 px crops of the 128 px benchmark): the 3D branch
-        # first, then the 2D branch, then both together.
+        # About 8 minutes on 2 CPU cores (64 px crops of the 128 px benchmark): the 3D branch
+        # first, then the 2D branch, then both together, then both on clips with the video
+        # terms (4 clips of 8 frames a step).
         "synth-cpu-demo": TrainConfig(
             name="synth-cpu-demo",
             model=small,
@@ -148,6 +149,7 @@ def _presets() -> dict[str, TrainConfig]:
                 _stage("shape", 600, 1e-3, 32, decays=1),
                 _stage("kp", 100, 1e-3, 32),
                 _stage("finetune", 100, 2.5e-4, 32),
+                _stage("video", 60, 1e-4, 4),
             ),
             checkpoint_every=100,
             overlay_every=250,

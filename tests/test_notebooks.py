@@ -80,7 +80,7 @@ FIXTURE_PARAMETERS: dict[str, dict[str, str]] = {
 
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny S2H-Synth folder (16/8/8 images, 2 clips of 4 frames, 64 px), built once."""
+    """A tiny S2H-Synth folder (16/8/8 images, 4 clips of 4 frames, 64 px), built once."""
     return build_tiny_synth(tmp_path_factory.mktemp("synth") / "s2h_synth")
 
 

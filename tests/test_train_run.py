@@ -80,8 +80,9 @@ def test_run_config_rejects_an_unknown_group_naming_the_known_ones():
 
 
 def test_video_stage_is_detected():
-    assert not has_video_stage(PRESETS["synth-cpu-demo"])
+    assert has_video_stage(PRESETS["synth-cpu-demo"])
     assert has_video_stage(PRESETS["synth-full"])
+    assert not has_video_stage(PRESETS["freihand-gpu"])
 
 
 def test_torchrun_command_resumes_the_run_with_the_given_config():
@@ -122,13 +123,13 @@ def test_loss_curves_have_one_panel_per_term(tmp_path):
 
 
 def test_run_record_holds_the_run_and_its_headline_numbers():
-    config = run_config("synth-cpu-demo", ablate=["motion"], seed=2, steps=3)
+    config = run_config("synth-cpu-demo", ablate=["motion"], seed=2, steps=8)
     report = {key: float(i) for i, key in enumerate(HEADLINE_METRICS)}
     report |= {"num_samples": 8, "pck_curves": {"thresholds_mm": [0.0, 50.0]}, "extra": 1}
     record = run_record(config, report, eval_split="val", train_seconds=1.5, files=["b", "a"])
-    assert record["ablate"] == ["motion"] and record["seed"] == 2 and record["steps"] == 3
+    assert record["ablate"] == ["motion"] and record["seed"] == 2 and record["steps"] == 8
     assert record["pa_mpjpe_mm"] == 0.0 and record["num_samples"] == 8
     assert record["files"] == ["a", "b"] and "extra" not in record
-    assert record["has_video_stage"] is False
+    assert record["has_video_stage"] is True
     with pytest.raises(ValueError, match="lacks"):
         run_record(config, {"pck_curves": {}}, eval_split="val", train_seconds=0, files=[])

@@ -15,7 +15,7 @@ IMAGE_SIZE = 64
 
 
 def build_tiny_synth(root: Path) -> Path:
-    """16 train, 8 val, 8 test images and 2 clips of 4 frames at 64 px (a few seconds)."""
+    """16 train, 8 val, 8 test images and 4 clips of 4 frames at 64 px (a few seconds)."""
     noise_file = root.parent / "noise.json"
     NoiseParams(joint_sigma=[0.02] * 21).save(noise_file)
     config = SynthConfig(
@@ -23,7 +23,7 @@ def build_tiny_synth(root: Path) -> Path:
         train=16,
         val=8,
         test=8,
-        clips=2,
+        clips=4,
         clip_length=4,
         shard_size=16,
         supersample=1,
