@@ -9,8 +9,8 @@ test samples with the FreiHAND protocol:
   self-no-bone       the method without the bone-direction term
   self-no-biomech    the method without the joint-angle limits
 
-next to the per-image fitting and mean-pose baselines (no training, scored once). The targets
-of the method (issue 5) are checked on the means: self PA-MPJPE at most `SELF_TO_FULL_TARGET`
+next to the per-image fitting and mean-pose baselines (no training, scored once). The method's
+accuracy targets are checked on the means: self PA-MPJPE at most `SELF_TO_FULL_TARGET`
 times full's, below per-image fitting's, and clearly below each ablation's (the gap larger than
 the two spreads added). Each run lives in `out/<variant>/seed<k>/` with its `eval/`; a run with
 a `metrics.json` is finished and skipped, so an interrupted benchmark resumes.
@@ -132,13 +132,14 @@ def _run_variant(config: AccuracyConfig, variant: str, seed: int, progress: bool
             train(train_config, run_dir, resume=True, progress=progress)
         model, _ = load_trained_model(run_dir / MODEL_NAME)
         test = _test_set(train_config, config.eval_samples)
-        return evaluate_predictor(model_predictor(model), model.faces, test, folder, progress=False)
+        predictor = model_predictor(model)
+        return evaluate_predictor(predictor, model.faces, test, folder, progress=progress)
 
     record = _scored(run_dir / "eval", score)
     return {**record, "ablate": list(VARIANTS[variant][1])}
 
 
-def _run_baselines(config: AccuracyConfig) -> dict[str, dict]:
+def _run_baselines(config: AccuracyConfig, progress: bool) -> dict[str, dict]:
     train_config = variant_config(config, "self", 0)
     test = _test_set(train_config, config.eval_samples)
     predictors = {
@@ -151,7 +152,7 @@ def _run_baselines(config: AccuracyConfig) -> dict[str, dict]:
         folder = Path(config.out) / "baselines" / _folder(name)
         records[name] = _scored(
             folder,
-            lambda f, p=predictor: evaluate_predictor(p, faces, test, f, progress=False),
+            lambda f, p=predictor: evaluate_predictor(p, faces, test, f, progress=progress),
         )
     return records
 
@@ -206,7 +207,7 @@ def run_accuracy(config: AccuracyConfig, progress: bool = True) -> AccuracyResul
     records: dict[str, list[dict]] = {}
     for variant, seed in tqdm(runs, desc="accuracy runs", disable=not progress):
         records.setdefault(variant, []).append(_run_variant(config, variant, seed, progress))
-    for name, record in _run_baselines(config).items():
+    for name, record in _run_baselines(config, progress).items():
         records[name] = [record]
     rows = summary_rows(records)
     checks = target_checks(rows)
