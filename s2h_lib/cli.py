@@ -19,8 +19,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from s2h_lib.mano_io import HandModelError, convert_mano_pkl, load_hand_model
+
+if TYPE_CHECKING:
+    from s2h_lib.pipeline import PipelineConfig
 
 
 def _mano_convert(args: argparse.Namespace) -> None:
@@ -46,7 +50,7 @@ def _mano_poses(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
-def demo_config(args: argparse.Namespace):
+def demo_config(args: argparse.Namespace) -> PipelineConfig:
     """The `PipelineConfig` of `s2h demo`; --pretrained must name an existing file."""
     from s2h_lib.pipeline import PipelineConfig
 
