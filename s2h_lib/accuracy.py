@@ -18,7 +18,6 @@ a `metrics.json` is finished and skipped, so an interrupted benchmark resumes.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,8 +30,12 @@ from s2h_lib.ablate import summary_csv, summary_markdown, summary_rows
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.baselines import mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
-from s2h_lib.eval_model import evaluate_predictor, load_trained_model, model_predictor
-from s2h_lib.evaluate import METRICS_FILE
+from s2h_lib.eval_model import (
+    evaluate_predictor,
+    evaluated_once,
+    load_trained_model,
+    model_predictor,
+)
 from s2h_lib.fit import FitConfig, fit_predictor
 from s2h_lib.hand_model import ManoLayer
 from s2h_lib.train import MODEL_NAME, train
@@ -110,14 +113,6 @@ def _folder(name: str) -> str:
     return name.replace(" ", "_")
 
 
-def _scored(folder: Path, score) -> dict:
-    """metrics.json of `folder`, computed by `score(folder)` unless already there."""
-    path = folder / METRICS_FILE
-    if path.is_file():
-        return json.loads(path.read_text())
-    return score(folder)
-
-
 def _test_set(train_config: TrainConfig, samples: int | None) -> Dataset:
     test = make_dataset(train_config.data, "test", with_truth=True)
     return test if samples is None else Subset(test, range(min(samples, len(test))))
@@ -135,7 +130,7 @@ def _run_variant(config: AccuracyConfig, variant: str, seed: int, progress: bool
         predictor = model_predictor(model)
         return evaluate_predictor(predictor, model.faces, test, folder, progress=progress)
 
-    record = _scored(run_dir / "eval", score)
+    record = evaluated_once(run_dir / "eval", score)
     return {**record, "ablate": list(VARIANTS[variant][1])}
 
 
@@ -150,7 +145,7 @@ def _run_baselines(config: AccuracyConfig, progress: bool) -> dict[str, dict]:
     records = {}
     for name, predictor in predictors.items():
         folder = Path(config.out) / "baselines" / _folder(name)
-        records[name] = _scored(
+        records[name] = evaluated_once(
             folder,
             lambda f, p=predictor: evaluate_predictor(p, faces, test, f, progress=progress),
         )

@@ -8,6 +8,7 @@ same writer, so every row of a comparison table is computed by one code path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 
 from s2h_lib.config_io import from_dict
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.evaluate import evaluate_arrays
+from s2h_lib.evaluate import METRICS_FILE, evaluate_arrays
 from s2h_lib.model import HandNet
 from s2h_lib.overlays import overlay_figure, save_figure
 from s2h_lib.prediction import HandPrediction
@@ -172,3 +173,13 @@ def evaluate_predictor(
     )
     _save_examples(predictor, faces, dataset, report, out_dir)
     return report
+
+
+def evaluated_once(folder: str | Path, evaluate: Callable[[Path], dict]) -> dict:
+    """The metrics.json in `folder` when an earlier evaluation finished there, else
+    `evaluate(folder)` (which writes it): finished evaluations are never redone."""
+    folder = Path(folder)
+    path = folder / METRICS_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    return evaluate(folder)

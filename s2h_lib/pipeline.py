@@ -10,7 +10,6 @@ Every step writes into its own folder under `out`, so a finished step is never r
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,8 +19,12 @@ from s2h_lib.baselines import mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.store import build_synth
 from s2h_lib.data.synthetic import SynthConfig
-from s2h_lib.eval_model import evaluate_predictor, load_trained_model, model_predictor
-from s2h_lib.evaluate import METRICS_FILE
+from s2h_lib.eval_model import (
+    evaluate_predictor,
+    evaluated_once,
+    load_trained_model,
+    model_predictor,
+)
 from s2h_lib.fit import FitConfig, fit_predictor
 from s2h_lib.report import write_report
 from s2h_lib.train import MODEL_NAME, train
@@ -53,11 +56,10 @@ def _eval_dir(out: Path, method: str) -> Path:
 
 
 def _score(name: str, predictor, faces, dataset, out: Path, progress: bool) -> dict:
-    folder = _eval_dir(out, name)
-    metrics_path = folder / METRICS_FILE
-    if metrics_path.is_file():
-        return json.loads(metrics_path.read_text())
-    return evaluate_predictor(predictor, faces, dataset, folder, progress=progress)
+    return evaluated_once(
+        _eval_dir(out, name),
+        lambda folder: evaluate_predictor(predictor, faces, dataset, folder, progress=progress),
+    )
 
 
 def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
