@@ -8,35 +8,27 @@ cell shows an error. Screenshots go to the test's tmp folder and to out/browser/
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import papermill
 import pytest
 
+from s2h_lib.lab_browser import (
+    CHROMIUM_ARGS,
+    LabError,
+    find_chromium,
+    jupyterlab_server,
+    notebook_url,
+    open_and_run_all,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "01_hand_model_explorer.ipynb"
 SCREENSHOT_DIR = REPO / "out" / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+CHROMIUM = find_chromium()
 TINY_PARAMETERS = {"sweep_steps": 2, "n_pca_sliders": 3, "n_beta_sliders": 2, "dpi": 40}
-SERVER_START_S = 90
 RUN_ALL_S = 240
 SLIDER_KEY_PRESSES = 5  # of 0.1 each: pca 1 goes from 0 to 0.5
 MIN_VERTEX_CHANGE_MM = 1.0
@@ -49,68 +41,10 @@ pytestmark = [
     ),
 ]
 
-PANEL = "window.jupyterapp?.shell?.currentWidget"
-CODE_CELLS = f"{PANEL}.content.widgets.filter((cell) => cell.model.type === 'code')"
-KERNEL_IDLE = f"{PANEL}?.sessionContext?.session?.kernel?.status === 'idle'"
-ALL_RAN = f"() => {KERNEL_IDLE} && {CODE_CELLS}.every((c) => c.model.executionCount !== null)"
-CELL_STATES = f"""() => {CODE_CELLS}.map((cell) => ({{
-    count: cell.model.executionCount,
-    errors: cell.model.outputs.toJSON()
-        .filter((output) => output.output_type === 'error')
-        .map((output) => `${{output.ename}}: ${{output.evalue}}`),
-}}))"""
 MESH_X = """() => {
     const plot = document.querySelector('.s2h-explorer .js-plotly-plot');
     return plot && plot._fullData ? Array.from(plot._fullData[0].x) : null;
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def isolated_jupyter_env(home: Path) -> dict[str, str]:
-    """Environment for a JupyterLab that reads no user settings and fetches nothing."""
-    config = home / "config"
-    config.mkdir(parents=True)
-    lab_config = {
-        "LabApp": {
-            "expose_app_in_browser": True,  # window.jupyterapp, to drive and inspect the page
-            "news_url": None,
-            "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate",
-            "extension_manager": "readonly",
-        }
-    }
-    (config / "jupyter_lab_config.json").write_text(json.dumps(lab_config))
-    settings = home / "settings"
-    notification = settings / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
-    (notification / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-    return {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
-
-
-def wait_for_server(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"JupyterLab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"JupyterLab did not answer within {SERVER_START_S} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture()
@@ -128,39 +62,8 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         progress_bar=False,
         language="python",
     )
-    port, token = free_port(), secrets.token_hex(16)
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.ip=127.0.0.1",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    log = tmp_path / "jupyterlab.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            command,
-            env=isolated_jupyter_env(tmp_path / "jupyter"),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for_server(f"{base}/api/status?token={token}", process, log)
-        yield f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", out_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with jupyterlab_server(root, tmp_path / "jupyter") as (base, token):
+        yield notebook_url(base, token, NOTEBOOK.name), out_dir
 
 
 def save_screenshot(page, tmp_path: Path, name: str) -> Path:
@@ -177,20 +80,17 @@ def test_explorer_sliders_move_the_mesh_in_jupyterlab(lab, tmp_path: Path):
     )
     url, out_dir = lab
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_function(f"() => {KERNEL_IDLE}", timeout=90e3)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             try:
-                page.wait_for_function(ALL_RAN, timeout=RUN_ALL_S * 1e3, polling=500)
-            except sync_api.TimeoutError:
+                states = open_and_run_all(page, url, RUN_ALL_S)
+            except LabError as error:
                 save_screenshot(page, tmp_path, "explorer_timeout.png")
-                pytest.fail(f"cells did not finish in {RUN_ALL_S} s: {page.evaluate(CELL_STATES)}")
-            states = page.evaluate(CELL_STATES)
-            errors = [state["errors"] for state in states if state["errors"]]
+                pytest.fail(str(error))
+            errors = [state.errors for state in states if state.errors]
             assert not errors, f"cells show errors: {errors}"
+            assert all(state.count is not None for state in states), f"cells did not run: {states}"
             assert (out_dir / "summary.json").is_file(), "the notebook wrote no summary"
 
             handle = page.locator(".s2h-explorer .widget-slider .noUi-handle").first
