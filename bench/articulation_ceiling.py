@@ -34,7 +34,7 @@ from s2h_lib.hand_model import ManoLayer
 from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.model import HandNet
 from s2h_lib.rotations import axis_angle_to_matrix
-from s2h_lib.train_config import load_config
+from s2h_lib.train_config import TrainConfig, load_config
 
 INPUTS = ("image", "noisy_kp", "true_kp")
 NUM_FINGER_JOINTS = 15
@@ -98,7 +98,7 @@ def pa_mpjpe_mm(joints: Tensor, truth: Tensor) -> float:
     return float(np.linalg.norm(procrustes_align_batch(pred, gt) - gt, axis=-1).mean() * 1000)
 
 
-def build(source: str, config) -> tuple[nn.Module, list[nn.Parameter]]:
+def build(source: str, config: TrainConfig) -> tuple[nn.Module, list[nn.Parameter]]:
     network = HandNet(config.model)
     if source == "image":
         network.set_trainable({"encoder3d", "regressor"})
@@ -107,7 +107,9 @@ def build(source: str, config) -> tuple[nn.Module, list[nn.Parameter]]:
     return lifter, list(lifter.mlp.parameters())
 
 
-def train_and_score(source: str, config, loader: DataLoader, test: HandSample, steps: int) -> float:
+def train_and_score(
+    source: str, config: TrainConfig, loader: DataLoader, test: HandSample, steps: int
+) -> float:
     torch.manual_seed(config.seed)
     model, parameters = build(source, config)
     optimiser = torch.optim.Adam(parameters, lr=config.stages[0].lr)
