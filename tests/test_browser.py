@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
@@ -122,3 +123,27 @@ def test_explorer_sliders_move_the_mesh_in_jupyterlab(lab, tmp_path: Path):
     assert float(readout) == pytest.approx(0.1 * SLIDER_KEY_PRESSES)
     assert status.startswith("mesh update:") and status.endswith("ms")
     assert shot.stat().st_size > 10_000
+
+
+def test_a_failing_cell_is_reported_and_stops_the_run(tmp_path: Path):
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e .[dev])"
+    )
+    root = tmp_path / "lab"
+    root.mkdir()
+    cells = ["x = 1", "raise ValueError('broken on purpose')", "y = 2"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, root / "broken.ipynb")
+    with (
+        jupyterlab_server(root, tmp_path / "jupyter") as (base, token),
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        try:
+            page = browser.new_page()
+            states = open_and_run_all(page, notebook_url(base, token, "broken.ipynb"), RUN_ALL_S)
+        finally:
+            browser.close()
+    assert [state.errors for state in states] == [(), ("ValueError: broken on purpose",), ()]
+    assert states[0].count == 1 and states[2].count is None
