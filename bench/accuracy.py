@@ -20,7 +20,7 @@ from s2h_lib.accuracy import VARIANTS, AccuracyConfig, run_accuracy
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="synth-full", help="preset name or YAML config")
     parser.add_argument("--data", default="data/s2h_synth")
     parser.add_argument("--out", default="runs/accuracy")

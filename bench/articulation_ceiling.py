@@ -130,7 +130,7 @@ def train_and_score(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="synth-cpu-demo")
     parser.add_argument("--data", default="data/s2h_synth")
     parser.add_argument("--steps", type=int, default=600)
