@@ -28,8 +28,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from s2h_lib.baselines import mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.sample import HandSample, collate_samples
+from s2h_lib.fit import FitConfig, default_hand_model
 from s2h_lib.hand_model import ManoLayer
 from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.model import HandNet
@@ -98,12 +100,20 @@ def pa_mpjpe_mm(joints: Tensor, truth: Tensor) -> float:
     return float(np.linalg.norm(procrustes_align_batch(pred, gt) - gt, axis=-1).mean() * 1000)
 
 
+def hand_model_of(config: TrainConfig) -> ManoLayer:
+    """The hand model the preset's network uses."""
+    model = config.model
+    return default_hand_model(
+        FitConfig(ncomps=model.ncomps, side=model.side, mano_root=model.mano_root)
+    )
+
+
 def build(source: str, config: TrainConfig) -> tuple[nn.Module, list[nn.Parameter]]:
-    network = HandNet(config.model)
     if source == "image":
+        network = HandNet(config.model)
         network.set_trainable({"encoder3d", "regressor"})
         return network, [p for p in network.parameters() if p.requires_grad]
-    lifter = KeypointLifter(network.hand_model, config.model.ncomps)
+    lifter = KeypointLifter(hand_model_of(config), config.model.ncomps)
     return lifter, list(lifter.mlp.parameters())
 
 
@@ -155,9 +165,8 @@ def main() -> None:
         collate_fn=collate_samples,
         num_workers=config.data.workers,
     )
-    mean_pose, _ = KeypointLifter(HandNet(config.model).hand_model, config.model.ncomps)(
-        torch.zeros(len(test.image), 63)
-    )
+    with torch.no_grad():
+        mean_pose = mean_pose_predictor(hand_model_of(config))(test).joints
     rows = [("mean pose", 0, pa_mpjpe_mm(mean_pose, test.truth.joints3d))]
     for source in sources:
         rows.append((source, args.steps, train_and_score(source, config, loader, test, args.steps)))

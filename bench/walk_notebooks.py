@@ -55,7 +55,7 @@ def walk_one(browser, base: str, token: str, notebook: Path, out: Path, timeout_
     start = time.monotonic()
     try:
         relative = notebook.relative_to(REPO).as_posix()
-        states = open_and_run_all(page, notebook_url(base, token, relative) + "&reset", timeout_s)
+        states = open_and_run_all(page, notebook_url(base, token, relative, reset=True), timeout_s)
         problem = ""
     except LabError as error:
         states, problem = [], str(error)

@@ -166,9 +166,10 @@ def jupyterlab_server(root: Path, home: Path) -> Iterator[tuple[str, str]]:
             process.wait()
 
 
-def notebook_url(base: str, token: str, relative_path: str) -> str:
-    """The JupyterLab URL that opens `relative_path` (relative to the server's root)."""
-    return f"{base}/lab/tree/{relative_path}?token={token}"
+def notebook_url(base: str, token: str, relative_path: str, reset: bool = False) -> str:
+    """The JupyterLab URL that opens `relative_path` (relative to the server's root); `reset`
+    drops the tabs a previous page left open (otherwise their kernels start again)."""
+    return f"{base}/lab/tree/{relative_path}?token={token}" + ("&reset" if reset else "")
 
 
 def cell_states(page: Any) -> list[CellState]:
