@@ -181,6 +181,57 @@ def test_background_photos_ship_with_scikit_image():
     assert image.shape == (32, 48, 3) and image.min() >= 0.0 and image.max() <= 1.0
 
 
+def _square_hand(colour: tuple[float, float, float], size: int = 40) -> tuple[np.ndarray, ...]:
+    """A hand layer: a (size/2)-pixel square of `colour` in the middle, premultiplied."""
+    alpha = np.zeros((size, size))
+    alpha[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
+    return alpha[..., None] * np.array(colour), alpha
+
+
+def _flat(size: int, colour: tuple[float, float, float]) -> np.ndarray:
+    return np.tile(np.array(colour), (size, size, 1))
+
+
+def test_colour_contrast_is_the_cielab_distance_around_the_hand():
+    rgb, alpha = _square_hand((1.0, 0.0, 0.0))
+    background = _flat(40, (0.0, 0.0, 1.0))
+    # sRGB red is L*a*b* (53.24, 80.09, 67.20), blue (32.30, 79.19, -107.86)
+    expected = np.linalg.norm(np.subtract((53.24, 80.09, 67.20), (32.30, 79.19, -107.86)))
+    assert appearance.colour_contrast(rgb, alpha, background) == pytest.approx(expected, abs=0.3)
+    # only the ring around the hand counts: red far from it does not lower the contrast
+    background[:2] = (1.0, 0.0, 0.0)
+    assert appearance.colour_contrast(rgb, alpha, background) == pytest.approx(expected, abs=0.3)
+    background[4:36, 4:36] = (1.0, 0.0, 0.0)  # the hand's own colour all around it
+    assert appearance.colour_contrast(rgb, alpha, background) < 1.0
+
+
+def test_pick_background_redraws_a_camouflaging_background(monkeypatch):
+    rgb, alpha = _square_hand((0.8, 0.5, 0.4))
+    candidates = [
+        _flat(40, (0.8, 0.5, 0.4)),
+        _flat(40, (0.1, 0.3, 0.9)),
+    ]
+    drawn = iter(candidates)
+    monkeypatch.setattr(appearance, "sample_background", lambda rng, h, w: next(drawn))
+    monkeypatch.setattr(appearance, "ensure_contrast", lambda background, luma: background)
+    picked = appearance.pick_background(np.random.default_rng(0), rgb, alpha, 0.5, (40, 40))
+    assert picked is candidates[1]
+
+
+def test_pick_background_keeps_the_most_contrasting_when_none_is_enough(monkeypatch):
+    rgb, alpha = _square_hand((0.8, 0.5, 0.4))
+    shades = np.linspace(0.5, 0.58, appearance.BACKGROUND_TRIES)[::-1]
+    candidates = [_flat(60, (0.8, s, 0.4)) for s in shades]
+    drawn = iter(candidates)
+    monkeypatch.setattr(appearance, "sample_background", lambda rng, h, w: next(drawn))
+    monkeypatch.setattr(appearance, "ensure_contrast", lambda background, luma: background)
+    rng = np.random.default_rng(0)
+    picked = appearance.pick_background(rng, rgb, alpha, 0.5, (60, 60), offset=(10, 10))
+    contrasts = [appearance.colour_contrast(rgb, alpha, c[10:50, 10:50]) for c in candidates]
+    assert max(contrasts) < appearance.MIN_COLOUR_CONTRAST
+    assert picked is candidates[int(np.argmax(contrasts))]
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="keypoints"):
         SynthConfig(keypoints="openpose")

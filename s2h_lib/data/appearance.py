@@ -6,7 +6,10 @@ renderer's side (`synthetic.py`) converts at the boundary.
 
 Backgrounds mix real photos with procedural textures. The photos are the colour images shipped
 inside scikit-image's `data` module (no download), plus its greyscale photos tinted with a random
-colour; the procedural ones are gradients, smooth noise, stripes and checkers.
+colour; the procedural ones are gradients, smooth noise, stripes and checkers. A background is
+drawn again while the hand would melt into it (`pick_background`), as a photographer would move:
+the colour photos are mostly skin-like browns and oranges, on which mediapipe found the hand in
+29-33% of renders against 70-80% on smooth procedural backgrounds before this check.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import binary_dilation, gaussian_filter
+from skimage.color import rgb2lab
 
 # Monk Skin Tone scale (Google, 2022): 10 reference swatches from lightest to darkest, sRGB.
 # A base tone is drawn between two neighbouring swatches.
@@ -63,7 +67,7 @@ GREY_PHOTOS = ("camera", "brick", "grass", "gravel", "coins", "clock", "page", "
 BACKGROUND_KINDS = ("photo", "grey_photo", "gradient", "smooth_noise", "stripes", "checker")
 BACKGROUND_WEIGHTS = (0.5, 0.15, 0.1, 0.12, 0.07, 0.06)
 MIN_PHOTO_CROP = 0.25  # smallest crop side, as a fraction of the photo's shorter side
-MAX_BACKGROUND_BLUR = 2.0  # depth of field, Gaussian sigma in pixels of a 128-pixel image
+MAX_BACKGROUND_BLUR = 4.0  # depth of field, Gaussian sigma in pixels of a 128-pixel image
 
 OCCLUDER_PROBABILITY = 0.3
 OCCLUDER_SECOND_PROBABILITY = 0.25
@@ -318,6 +322,57 @@ def ensure_contrast(background: np.ndarray, luma: float) -> np.ndarray:
         return background
     target = luma + MIN_CONTRAST if luma < 0.5 else luma - MIN_CONTRAST
     return np.clip(background * target / max(current, 1e-3), 0.0, 1.0)
+
+
+MIN_COLOUR_CONTRAST = 30.0  # CIELAB distance between the hand's and its surroundings' mean colours
+BACKGROUND_TRIES = 6
+SURROUND_WIDTH = 0.1  # the ring around the hand where the contrast is measured, x image side
+
+
+def colour_contrast(hand_rgb: np.ndarray, hand_alpha: np.ndarray, background: np.ndarray) -> float:
+    """CIELAB distance (Delta E 1976) between the hand's mean colour and the background's mean
+    colour in a ring around it.
+
+    hand_rgb: (H, W, 3) colour premultiplied by hand_alpha (H, W) coverage; background (H, W, 3).
+    Infinite when no pixel is at least half covered (nothing to stand out)."""
+    mask = hand_alpha >= 0.5
+    if not mask.any():
+        return math.inf
+    width = max(1, round(SURROUND_WIDTH * max(mask.shape)))
+    ring = binary_dilation(mask, iterations=width) & ~mask
+    if not ring.any():
+        return math.inf
+    hand = (hand_rgb[mask] / hand_alpha[mask][:, None]).mean(axis=0)
+    surround = background[ring].mean(axis=0)
+    return float(np.linalg.norm(rgb2lab(np.clip(hand, 0, 1)) - rgb2lab(surround)))
+
+
+def pick_background(
+    rng: np.random.Generator,
+    hand_rgb: np.ndarray,
+    hand_alpha: np.ndarray,
+    luma: float,
+    size: tuple[int, int],
+    offset: tuple[int, int] = (0, 0),
+) -> np.ndarray:
+    """A background `size` = (height, width) that the hand stands out from.
+
+    Each candidate gets `ensure_contrast`; one whose colour contrast with the hand (seen
+    through the window at `offset` = (top, left), the shape of hand_alpha) reaches
+    MIN_COLOUR_CONTRAST is taken, else the most contrasting of BACKGROUND_TRIES candidates.
+    """
+    height, width = hand_alpha.shape
+    top, left = offset
+    best, best_contrast = None, -math.inf
+    for _ in range(BACKGROUND_TRIES):
+        candidate = ensure_contrast(sample_background(rng, *size), luma)
+        window = candidate[top : top + height, left : left + width]
+        contrast = colour_contrast(hand_rgb, hand_alpha, window)
+        if contrast > best_contrast:
+            best, best_contrast = candidate, contrast
+        if contrast >= MIN_COLOUR_CONTRAST:
+            break
+    return best
 
 
 # ---- occluders ---------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from s2h_lib.render.shading import vertex_normals
 if TYPE_CHECKING:
     from s2h_lib.data.detector import HandDetector
 
-GENERATOR_VERSION = "s2h-synth/1"
+GENERATOR_VERSION = "s2h-synth/2"
 SPLITS = ("train", "val", "test", "clips")
 # Global index of a split's first sample: fixed offsets, so resizing one split leaves the
 # others' samples unchanged.
@@ -375,6 +375,22 @@ class Scene:
     forearm: Forearm
 
 
+@dataclass(frozen=True)
+class HandLayer:
+    """A placed, rendered hand before compositing. verts (V, 3) and joints (21, 3) in the camera
+    frame, pose (48,), trans (3,), K (3, 3); rgb (H, W, 3) colour premultiplied by the coverage
+    alpha (H, W); face_index (sH, sW) at the supersampled size (past the hand's: the forearm's)."""
+
+    verts: np.ndarray
+    joints: np.ndarray
+    pose: np.ndarray
+    trans: np.ndarray
+    K: np.ndarray
+    rgb: np.ndarray
+    alpha: np.ndarray
+    face_index: np.ndarray
+
+
 @dataclass
 class SynthFrame:
     """One rendered image and its arrays.
@@ -455,11 +471,15 @@ class SynthGenerator:
         scene_rng, noise_rng = rng.spawn(2)
         scene = self.sample_scene(scene_rng)
         size = self.config.image_size
-        background = appearance.sample_background(scene_rng, size, size)
-        background = appearance.ensure_contrast(
-            background, appearance.hand_luma(scene.skin, scene.lights)
+        hand = self.render_hand(scene)
+        background = appearance.pick_background(
+            scene_rng,
+            hand.rgb,
+            hand.alpha,
+            appearance.hand_luma(scene.skin, scene.lights),
+            (size, size),
         )
-        return self.render(scene, background, scene_rng, noise_rng, occluders=None)[0]
+        return self.compose(scene, hand, background, scene_rng, noise_rng, occluders=None)[0]
 
     def clip(self, index: int) -> list[SynthFrame]:
         """Clip `index`: `clip_length` frames of one hand moving smoothly."""
@@ -468,18 +488,28 @@ class SynthGenerator:
         scene_rng, noise_rng = rng.spawn(2)
         start = self.sample_scene(scene_rng)
         frames = clip_scenes(scene_rng, start, self.poses, config.clip_length, config.image_size)
+        hands = [self.render_hand(scene) for scene in frames]
         pan = round(CLIP_PAN * config.image_size)
         side = config.image_size + 2 * pan
-        canvas = appearance.sample_background(scene_rng, side, side)
-        canvas = appearance.ensure_contrast(canvas, appearance.hand_luma(start.skin, start.lights))
         # The camera's own motion pans the background: a straight glide across the margin.
         glide = scene_rng.uniform(0, 2 * pan, size=(2, 2))
         shifts = np.round(np.linspace(glide[0], glide[1], config.clip_length)).astype(int)
+        first = hands[0]
+        canvas = appearance.pick_background(
+            scene_rng,
+            first.rgb,
+            first.alpha,
+            appearance.hand_luma(start.skin, start.lights),
+            (side, side),
+            offset=(shifts[0, 1], shifts[0, 0]),
+        )
         occluders = None
         out = []
-        for scene, (dx, dy) in zip(frames, shifts, strict=True):
+        for scene, hand, (dx, dy) in zip(frames, hands, shifts, strict=True):
             background = canvas[dy : dy + config.image_size, dx : dx + config.image_size]
-            frame, occluders = self.render(scene, background, scene_rng, noise_rng, occluders)
+            frame, occluders = self.compose(
+                scene, hand, background, scene_rng, noise_rng, occluders
+            )
             out.append(frame)
         return out
 
@@ -538,26 +568,32 @@ class SynthGenerator:
             [o < 0 or o in allowed for o, allowed in zip(owners, self.allowed_owners, strict=True)]
         )
 
-    def render(
-        self,
-        scene: Scene,
-        background: np.ndarray,
-        scene_rng: np.random.Generator,
-        noise_rng: np.random.Generator,
-        occluders: list[appearance.Blob] | None,
-    ) -> tuple[SynthFrame, list[appearance.Blob]]:
-        """Render a scene over `background` `(H, W, 3)`; occluders None draws new ones.
-
-        Returns the frame and the occluders drawn (a clip keeps them for its next frames)."""
+    def render_hand(self, scene: Scene) -> HandLayer:
+        """Place and render the hand of `scene` (and its forearm), no background yet."""
         size = self.config.image_size
         verts0, joints0, pose = self._mesh(scene)
         K = intrinsics(scene.placement.focal, size)
         trans = place_hand(verts0, K, size, scene.placement)
         verts, joints = verts0 + trans, joints0 + trans
-        keypoints = project(joints, K)
         verts = verts.astype(np.float32).astype(np.float64)  # exactly what is stored
         rgb, alpha, face_index = self._render_scene(verts, joints, K, scene)
-        image = rgb + (1 - alpha[..., None]) * background
+        return HandLayer(verts, joints, pose, trans, K, rgb, alpha, face_index)
+
+    def compose(
+        self,
+        scene: Scene,
+        hand: HandLayer,
+        background: np.ndarray,
+        scene_rng: np.random.Generator,
+        noise_rng: np.random.Generator,
+        occluders: list[appearance.Blob] | None,
+    ) -> tuple[SynthFrame, list[appearance.Blob]]:
+        """Composite `hand` over `background` `(H, W, 3)`; occluders None draws new ones.
+
+        Returns the frame and the occluders drawn (a clip keeps them for its next frames)."""
+        size = self.config.image_size
+        keypoints = project(hand.joints, hand.K)
+        image = hand.rgb + (1 - hand.alpha[..., None]) * background
         if occluders is None:
             occluders = appearance.sample_occluders(
                 scene_rng, size, keypoints, self.config.occluder_probability
@@ -566,18 +602,18 @@ class SynthGenerator:
         luma = appearance.hand_luma(scene.skin, scene.lights)
         image = appearance.apply_camera_look(image, scene.look, luma, scene_rng)
         image = np.round(image * 255).astype(np.uint8)
-        visible = self._visible(keypoints, face_index, occluder)
+        visible = self._visible(keypoints, hand.face_index, occluder)
         frame = SynthFrame(image=image)
-        frame.inputs = self._keypoint_inputs(image, keypoints, visible, noise_rng) | {"K": K}
-        box = verts_box_fraction(verts, K, size)
+        frame.inputs = self._keypoint_inputs(image, keypoints, visible, noise_rng) | {"K": hand.K}
+        box = verts_box_fraction(hand.verts, hand.K, size)
         frame.truth = {
-            "joints3d": joints,
-            "verts": verts,
+            "joints3d": hand.joints,
+            "verts": hand.verts,
             "keypoints2d": keypoints,
-            "pose": pose,
+            "pose": hand.pose,
             "betas": scene.betas,
-            "trans": trans,
-            "mask": hand_mask(verts, self.faces, K, size, self.config.supersample),
+            "trans": hand.trans,
+            "mask": hand_mask(hand.verts, self.faces, hand.K, size, self.config.supersample),
             "visible": visible,
             "occluder": occluder >= 0.5,
             "lights": scene.lights.vector,
