@@ -284,16 +284,32 @@ def keypoint_errors_2d(pred: object, gt: object) -> np.ndarray:
     )
 
 
+def _box_side(points: np.ndarray) -> np.ndarray:
+    """(N,) longer side of the bounding box of each sample's points (N, K, 2)."""
+    return (points.max(axis=1) - points.min(axis=1)).max(axis=1)
+
+
 def hand_box_size(gt: object) -> np.ndarray:
     """(N,) longer side of the bounding box of each sample's GT keypoints (N, K, 2), pixels."""
     points = _checked("gt_keypoints2d", gt, ("N", "K", 2), {})
-    size = (points.max(axis=1) - points.min(axis=1)).max(axis=1)
+    size = _box_side(points)
     if (size <= 0).any():
         raise ValueError(
             f"GT 2D keypoints of samples {np.flatnonzero(size <= 0)[:5].tolist()} all coincide; "
             "the box-normalised PCK needs a hand box of positive size"
         )
     return size
+
+
+def projected_size_ratio(pred: object, gt: object) -> np.ndarray:
+    """(N,) the predicted 2D keypoints' box side over the GT's, both (N, K, 2): about 1 for a
+    hand projected at the right size, near 0 for a model whose projections collapse to a point
+    (the hand placed far away: S2HAND's end-to-end failure, `s2hand_method.md` section 11)."""
+    sizes: dict[str, int] = {}
+    pred_points = _checked("pred_keypoints2d", pred, ("N", "K", 2), sizes)
+    return _box_side(pred_points) / hand_box_size(
+        _checked("gt_keypoints2d", gt, ("N", "K", 2), sizes)
+    )
 
 
 def pck_2d(errors_px: np.ndarray, thresholds: Sequence[float], scale: np.ndarray) -> np.ndarray:
@@ -361,6 +377,7 @@ def summary_keys(config: MetricConfig = FREIHAND_PROTOCOL) -> list[str]:
         *(_auc_key(curve, config) for curve in ("joints", "pa_joints", "verts", "pa_verts")),
         *_fscore_keys(config),
         "epe2d_px",
+        "projected_size_ratio",
         *map(_pck2d_px_key, config.pck2d_thresholds_px),
         *map(_pck2d_box_key, config.pck2d_thresholds_box),
         "num_clips",
@@ -419,6 +436,7 @@ def evaluate(
         gt_2d = _checked("gt_keypoints2d", gt_keypoints2d, ("N", NUM_JOINTS, 2), sizes)
         errors = _distances(pred_2d, gt_2d)
         per_sample["epe2d_px"] = errors.mean(axis=1)
+        per_sample["projected_size_ratio"] = projected_size_ratio(pred_2d, gt_2d)
         summary.update(_pck_2d_summary(errors, hand_box_size(gt_2d), config))
 
     if clip_length is not None:

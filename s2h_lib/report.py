@@ -28,7 +28,10 @@ TABLE_METRICS = (
     ("rr_mpjpe_mm", "root-rel. MPJPE (mm)"),
     ("mpjpe_mm", "MPJPE (mm)"),
     ("epe2d_px", "2D error (px)"),
+    ("projected_size_ratio", "projected size / true"),
 )
+# Below this projected-size ratio a method's hands have collapsed towards a point.
+COLLAPSE_RATIO = 0.25
 
 
 def _png(figure: Figure) -> str:
@@ -55,6 +58,25 @@ def metrics_table(rows: dict[str, dict]) -> str:
         cells = "".join(f"<td>{_cell(metrics.get(key, 'n/a'))}</td>" for key, _ in TABLE_METRICS)
         body += f"<tr><th>{html.escape(name)}</th>{cells}</tr>"
     return f"<table><tr><th>method</th>{head}</tr>{body}</table>"
+
+
+def collapse_warnings(rows: dict[str, dict]) -> str:
+    """An HTML warning for each method whose projected hands are under COLLAPSE_RATIO of
+    their true size, saying what that means; empty when none is."""
+    warnings = []
+    for name, metrics in rows.items():
+        ratio = metrics.get("projected_size_ratio")
+        if isinstance(ratio, float) and ratio < COLLAPSE_RATIO:
+            warnings.append(
+                f"<p><b>{html.escape(name)}: its 2D projections have collapsed</b> to "
+                f"{ratio:.0%} of the hands' true size. It has not learned where the hand "
+                "is in the image, so it predicts the average position, the crop's centre, by "
+                "placing the hand far away. The absolute metrics (MPJPE, MPVPE, their AUC and "
+                "F-scores) are then meaningless; the PA metrics still score the articulation. "
+                "This is S2HAND's known end-to-end collapse: train longer (a GPU preset), from "
+                "pretrained encoder weights, or stage-wise.</p>"
+            )
+    return "".join(warnings)
 
 
 def pck_figure(rows: dict[str, dict]) -> Figure:
@@ -123,6 +145,7 @@ def write_report(
         f"<p>{notes}</p>",
         "<h2>Test-split metrics</h2>",
         metrics_table(rows),
+        collapse_warnings(rows),
         "<h2>PCK curves</h2>",
         f'<img src="data:image/png;base64,{_png(pck_figure(rows))}">',
     ]

@@ -22,6 +22,7 @@ from s2h_lib.metrics import (
     pck_curve,
     procrustes_align,
     procrustes_align_batch,
+    projected_size_ratio,
     summarise,
     summary_keys,
 )
@@ -244,6 +245,20 @@ def test_2d_pck_and_endpoint_error_by_hand() -> None:
     assert summary["pck2d_10pct_box"] == pytest.approx((2 / 3 + 1) / 2)
     assert summary["pck2d_20pct_box"] == pytest.approx(1.0)
     np.testing.assert_allclose(hand_box_size(gt), [100.0, 200.0])
+
+
+def test_projected_size_ratio_flags_a_collapsed_projection() -> None:
+    gt = np.zeros((2, 21, 2))
+    gt[:, 1:, 0] = np.linspace(0, 100, 20)  # box sides 100 px
+    pred = gt.copy()
+    pred[0, :, 0] = 40 + 0.5 * pred[0, :, 0]  # half the size, moved: ratio 0.5
+    pred[1] = 50.0  # every keypoint on one point: ratio 0
+    ratio = projected_size_ratio(pred, gt)
+    np.testing.assert_allclose(ratio, [0.5, 0.0])
+    summary = summarise(
+        np.zeros((2, 21, 3)), np.zeros((2, 21, 3)), pred_keypoints2d=pred, gt_keypoints2d=gt
+    )
+    assert summary["projected_size_ratio"] == pytest.approx(0.25)
 
 
 # ---------------------------------------------------------------- masks, validation, summary
