@@ -69,12 +69,12 @@ def collapse_warnings(rows: dict[str, dict]) -> str:
         if isinstance(ratio, float) and ratio < COLLAPSE_RATIO:
             warnings.append(
                 f"<p><b>{html.escape(name)}: its 2D projections have collapsed</b> to "
-                f"{ratio:.0%} of the hands' true size. It has not learned where the hand "
+                f"{ratio:.1%} of the hands' true size. It has not learned where the hand "
                 "is in the image, so it predicts the average position, the crop's centre, by "
                 "placing the hand far away. The absolute metrics (MPJPE, MPVPE, their AUC and "
                 "F-scores) are then meaningless; the PA metrics still score the articulation. "
-                "This is S2HAND's known end-to-end collapse: train longer (a GPU preset), from "
-                "pretrained encoder weights, or stage-wise.</p>"
+                "This is S2HAND's known collapse of an encoder that has not learned yet: train "
+                "longer (a GPU preset) or from pretrained encoder weights.</p>"
             )
     return "".join(warnings)
 

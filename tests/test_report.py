@@ -12,7 +12,7 @@ def test_a_collapsed_method_is_named_and_explained() -> None:
         "no 2D": {"projected_size_ratio": "n/a"},
     }
     text = collapse_warnings(rows)
-    assert "network: its 2D projections have collapsed" in text and "5%" in text
+    assert "network: its 2D projections have collapsed" in text and "5.0%" in text
     assert "fitting" not in text and "no 2D" not in text
     assert "MPJPE" in text and "PA metrics" in text
 
