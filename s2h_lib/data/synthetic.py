@@ -472,13 +472,7 @@ class SynthGenerator:
         scene = self.sample_scene(scene_rng)
         size = self.config.image_size
         hand = self.render_hand(scene)
-        background = appearance.pick_background(
-            scene_rng,
-            hand.rgb,
-            hand.alpha,
-            appearance.hand_luma(scene.skin, scene.lights),
-            (size, size),
-        )
+        background = self._backdrop(scene_rng, scene, hand, size)
         return self.compose(scene, hand, background, scene_rng, noise_rng, occluders=None)[0]
 
     def clip(self, index: int) -> list[SynthFrame]:
@@ -494,15 +488,7 @@ class SynthGenerator:
         # The camera's own motion pans the background: a straight glide across the margin.
         glide = scene_rng.uniform(0, 2 * pan, size=(2, 2))
         shifts = np.round(np.linspace(glide[0], glide[1], config.clip_length)).astype(int)
-        first = hands[0]
-        canvas = appearance.pick_background(
-            scene_rng,
-            first.rgb,
-            first.alpha,
-            appearance.hand_luma(start.skin, start.lights),
-            (side, side),
-            offset=(shifts[0, 1], shifts[0, 0]),
-        )
+        canvas = self._backdrop(scene_rng, start, hands[0], side, (shifts[0, 1], shifts[0, 0]))
         occluders = None
         out = []
         for scene, hand, (dx, dy) in zip(frames, hands, shifts, strict=True):
@@ -567,6 +553,19 @@ class SynthGenerator:
         return np.array(
             [o < 0 or o in allowed for o, allowed in zip(owners, self.allowed_owners, strict=True)]
         )
+
+    def _backdrop(
+        self,
+        rng: np.random.Generator,
+        scene: Scene,
+        hand: HandLayer,
+        side: int,
+        offset: tuple[int, int] = (0, 0),
+    ) -> np.ndarray:
+        """A square background `(side, side, 3)` that `hand`, seen through the window at
+        `offset` (top, left), stands out from."""
+        luma = appearance.hand_luma(scene.skin, scene.lights)
+        return appearance.pick_background(rng, hand.rgb, hand.alpha, luma, (side, side), offset)
 
     def render_hand(self, scene: Scene) -> HandLayer:
         """Place and render the hand of `scene` (and its forearm), no background yet."""
