@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from s2h_lib.data.appearance import LUMA
 from s2h_lib.data.detector import DetectorConfig, HandDetector, hand_size
 from s2h_lib.data.store import read_manifest
 from s2h_lib.data.synth_dataset import ShardArrays
 from s2h_lib.data.synthetic import BOX_FRACTION_RANGE, VIEW_NAMES
 
 CORRECT_FRACTION = 0.2
-LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def detect_split(arrays: ShardArrays, count: int) -> dict[str, np.ndarray]:
