@@ -72,6 +72,7 @@ CLIP_STAGE = "video"  # e2e plus the clip terms
 # smooth already). There is no 2D branch, and the appearance terms need `photometric`.
 FIT_WEIGHTS = {"bone_direction": 0.02, "joint_limits": 0.3, "laplacian": 0.0}
 NO_NETWORK_TERMS = ("branch2d",)
+INITIAL_RESTART = "initial"  # the restart that starts from a given prediction
 APPEARANCE_TERMS = ("texture",)
 
 Predictor = Callable[[HandSample], HandPrediction]
@@ -300,8 +301,10 @@ class _Unknowns(nn.Module):
         super().__init__()
         M, like = start.scale.shape[0], start.scale
         self.rotation_mode = rotation_mode
-        self.pose_coeffs = nn.Parameter(like.new_zeros(M, ncomps))
-        self.betas = nn.Parameter(like.new_zeros(M, NUM_BETAS))
+        pose = start.pose_coeffs if start.pose_coeffs is not None else like.new_zeros(M, ncomps)
+        betas = start.betas if start.betas is not None else like.new_zeros(M, NUM_BETAS)
+        self.pose_coeffs = nn.Parameter(pose.clone())
+        self.betas = nn.Parameter(betas.clone())
         if rotation_mode == "rot6d":
             self.rotation = nn.Parameter(matrix_to_rotation_6d(start.rotation))
         else:
@@ -415,10 +418,13 @@ def _warn_unfitted(frames: _Frames, usable: Tensor) -> None:
     )
 
 
-def _start(frames: _Frames, config: FitConfig, hand_model: ManoLayer) -> Start:
+def _start(
+    frames: _Frames, config: FitConfig, hand_model: ManoLayer, initial: HandPrediction | None
+) -> Start:
+    """The closed-form start of every restart view, then `initial` (one more restart) if given."""
     rest_joints, rest_centroid = mean_hand(hand_model, frames.K)
     views = restart_rotations(config.views, config.random_restarts, config.seed, hand_model.side)
-    return closed_form_start(
+    start = closed_form_start(
         frames.keypoints,
         frames.confidence,
         frames.K,
@@ -426,6 +432,20 @@ def _start(frames: _Frames, config: FitConfig, hand_model: ManoLayer) -> Start:
         rest_joints,
         rest_centroid,
         config.losses.reference_bone_m,
+    )
+    return start if initial is None else _with_initial(start, initial, hand_model.ncomps)
+
+
+def _with_initial(start: Start, initial: HandPrediction, ncomps: int) -> Start:
+    """`start` plus a last restart at `initial`'s pose, shape and camera (N frames)."""
+    first = start.scale.new_zeros(start.scale.shape[0], ncomps)
+    return Start(
+        rotation=torch.cat([start.rotation, axis_angle_to_matrix(initial.global_rot.detach())]),
+        scale=torch.cat([start.scale, initial.scale.detach().reshape(-1)]),
+        trans=torch.cat([start.trans, initial.trans.detach()]),
+        usable=start.usable,
+        pose_coeffs=torch.cat([first, initial.pose_coeffs.detach()]),
+        betas=torch.cat([torch.zeros_like(first[:, :NUM_BETAS]), initial.betas.detach()]),
     )
 
 
@@ -436,12 +456,18 @@ def _cosine_decay(config: FitConfig, step: int) -> float:
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * step / config.steps))
 
 
-def _fit(frames: _Frames, config: FitConfig, hand_model: ManoLayer | None) -> FitResult:
+def _fit(
+    frames: _Frames,
+    config: FitConfig,
+    hand_model: ManoLayer | None,
+    initial: HandPrediction | None = None,
+) -> FitResult:
     if hand_model is None:
         hand_model = default_hand_model(config)
     hand_model = hand_model.to(frames.K.device)
     _check_hand_model(hand_model)
-    start = _start(frames, config, hand_model)
+    start = _start(frames, config, hand_model, initial)
+    names = config.restart_names + ([INITIAL_RESTART] if initial is not None else [])
     _warn_unfitted(frames, start.usable)
     colours = hand_model.num_verts if config.photometric else 0
     unknowns = _Unknowns(start, hand_model.ncomps, config.rotation, colours)
@@ -452,7 +478,7 @@ def _fit(frames: _Frames, config: FitConfig, hand_model: ManoLayer | None) -> Fi
     objective = _Objective(
         _problem_samples(frames), frames.per_problem, hand_model.faces, config, stage
     )
-    K = frames.K.repeat(len(config.restart_names), 1, 1)
+    K = frames.K.repeat(len(names), 1, 1)
     history = []
     steps = tqdm(
         range(config.steps), desc="fit", unit="step", disable=not config.progress, leave=False
@@ -467,7 +493,7 @@ def _fit(frames: _Frames, config: FitConfig, hand_model: ManoLayer | None) -> Fi
     with torch.no_grad():
         pred = unknowns.predict(hand_model, K)
         final = objective(pred)
-    return _keep_best(pred, final, torch.stack(history), frames, config, start.usable)
+    return _keep_best(pred, final, torch.stack(history), frames, names, start.usable)
 
 
 def _keep_best(
@@ -475,10 +501,11 @@ def _keep_best(
     final: Tensor,
     history: Tensor,
     frames: _Frames,
-    config: FitConfig,
+    names: list[str],
     usable: Tensor,
 ) -> FitResult:
-    """Each problem's restart with the lowest final objective (a non-finite one never wins)."""
+    """Each problem's restart with the lowest final objective (a non-finite one never wins);
+    `names` are the restarts'."""
     U, T = frames.problems, frames.per_problem
     per_restart = final.reshape(-1, U)
     best = torch.nan_to_num(per_restart, nan=math.inf).argmin(dim=0)
@@ -491,22 +518,27 @@ def _keep_best(
         prediction=HandPrediction(**{k: None if v is None else v.detach() for k, v in fields}),
         loss=per_restart[best, problems],
         history=history.reshape(history.shape[0], -1, U)[:, best, problems],
-        restart=[config.restart_names[i] for i in best.tolist()],
+        restart=[names[i] for i in best.tolist()],
         fitted=usable,
     )
 
 
 def fit_batch(
-    batch: HandSample, config: FitConfig | None = None, hand_model: ManoLayer | None = None
+    batch: HandSample,
+    config: FitConfig | None = None,
+    hand_model: ManoLayer | None = None,
+    initial: HandPrediction | None = None,
 ) -> FitResult:
     """Fit the hand model to each image of `batch`: images (B, 3, H, W), K (B, 3, 3),
     keypoints (B, 21, 2), confidence (B, 21); `batch.truth` is never read.
 
     hand_model: None builds `default_hand_model(config)`; a given one is moved to the batch's
-    device. Raises ValueError for malformed or non-finite inputs (naming the frames).
+    device. initial: a prediction of the B images (e.g. the network's) that starts one more
+    restart, named INITIAL_RESTART. Raises ValueError for malformed or non-finite inputs
+    (naming the frames).
     """
     config = config or FitConfig()
-    return _fit(_read_batch(batch, clips=False), config, hand_model)
+    return _fit(_read_batch(batch, clips=False), config, hand_model, initial)
 
 
 def fit_clips(

@@ -45,12 +45,15 @@ SOLVE_DAMPING = 1e-9
 @dataclass
 class Start:
     """The start of M (restart, frame) pairs, restart-major: rotation (M, 3, 3), scale (M,),
-    trans (M, 3); usable (N,) the frames with enough confident keypoints."""
+    trans (M, 3); usable (N,) the frames with enough confident keypoints; pose_coeffs (M, C)
+    and betas (M, 10), None for the mean pose and shape."""
 
     rotation: Tensor
     scale: Tensor
     trans: Tensor
     usable: Tensor
+    pose_coeffs: Tensor | None = None
+    betas: Tensor | None = None
 
 
 def about_axis(angle: Tensor, axis: int) -> Tensor:

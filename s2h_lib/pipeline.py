@@ -2,8 +2,9 @@
 
 1. build S2H-Synth (resumable; kept when already complete);
 2. train a preset (default `synth-cpu-demo`) self-supervised, resuming a cut-off run;
-3. score the network, the per-image fitting baseline and the mean-pose baseline on the same
-   test samples with the FreiHAND protocol;
+3. score the network, the network with test-time refinement (`refine.py`), the per-image
+   fitting baseline and the mean-pose baseline on the same test samples with the FreiHAND
+   protocol;
 4. write `report.html` with the table, PCK curves, loss curve, overlays and a 3D view.
 Every step writes into its own folder under `out`, so a finished step is never redone.
 """
@@ -26,6 +27,7 @@ from s2h_lib.eval_model import (
     model_predictor,
 )
 from s2h_lib.fit import FitConfig, fit_predictor
+from s2h_lib.refine import refine_predictor
 from s2h_lib.report import write_report
 from s2h_lib.train import MODEL_NAME, train
 from s2h_lib.train_config import load_config, merge_nested
@@ -78,10 +80,11 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
     if config.eval_samples is not None:
         test = Subset(test, range(min(config.eval_samples, len(test))))
     faces = model.faces
-    fitter = fit_predictor(FitConfig(steps=config.fit_steps, seed=config.seed))
+    fit_config = FitConfig(steps=config.fit_steps, seed=config.seed)
     methods = {
         "self-supervised network": model_predictor(model),
-        "per-image fitting": fitter,
+        "network + refinement": refine_predictor(model, fit_config),
+        "per-image fitting": fit_predictor(fit_config),
         "mean pose": mean_pose_predictor(),
     }
     rows = {name: _score(name, p, faces, test, out, progress) for name, p in methods.items()}

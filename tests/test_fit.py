@@ -19,12 +19,14 @@ from s2h_lib.cli import main
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.eval_model import evaluate_predictor
 from s2h_lib.fit import (
+    INITIAL_RESTART,
     FitConfig,
     default_hand_model,
     fit_batch,
     fit_clips,
     fit_loss_config,
     fit_predictor,
+    predict_from_camera,
     select_frames,
 )
 from s2h_lib.fit_start import about_axis, closed_form_start, restart_rotations
@@ -32,10 +34,19 @@ from s2h_lib.hand_model import ManoLayer
 from s2h_lib.losses import middle_proximal_length
 from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.mirror import mirror_prediction, mirror_sample
-from s2h_lib.model import INITIAL_DEPTH, INITIAL_LIGHTS, MEAN_SKIN_COLOUR, initial_rotation
+from s2h_lib.model import (
+    INITIAL_DEPTH,
+    INITIAL_LIGHTS,
+    MEAN_SKIN_COLOUR,
+    CameraPose,
+    HandNet,
+    ModelConfig,
+    initial_rotation,
+)
 from s2h_lib.objective import render_prediction
+from s2h_lib.refine import refine_batch
 from s2h_lib.render import RenderSettings, render_mesh
-from s2h_lib.rotations import axis_angle_to_matrix, mirror_axis_angle
+from s2h_lib.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 
 SIZE = 96  # crop pixels: small, the fit only reads keypoints unless photometric
 FOCAL = 1.5 * SIZE
@@ -184,6 +195,55 @@ def test_restarts_keep_the_lowest_final_loss(hand_model):
     torch.testing.assert_close(both.loss, losses.min(0).values, rtol=1e-3, atol=1e-9)
     assert both.restart == [("palm", "back")[i] for i in losses.argmin(0).tolist()]
     assert both.restart[0] == "back", "the hand turned away is found from the back view"
+
+
+def test_a_given_prediction_is_one_more_restart(hand_model):
+    # a hand turned away: the palm view alone ends in the wrong basin, the true start does not
+    generator = torch.Generator().manual_seed(3)
+    pose = 0.5 * torch.randn(2, 30, generator=generator)
+    tilt = torch.tensor([[0.0, math.pi * 0.9, 0.0], [0.0, 0.3, 0.0]])
+    joints, _, keypoints = pose_hands(hand_model, pose, tilt, torch.zeros(2, 3))
+    batch = HandSample(torch.zeros(2, 3, SIZE, SIZE), intrinsics(2), keypoints, torch.ones(2, 21))
+    rotation = axis_angle_to_matrix(tilt) @ initial_rotation("right")
+    with torch.no_grad():
+        _, model_joints = hand_model(torch.cat([torch.zeros(2, 3), pose], dim=1))
+    trans = joints[:, 0] - (model_joints[:, 0:1] @ rotation.transpose(-1, -2))[:, 0]
+    global_rot = matrix_to_axis_angle(rotation)
+    truth = CameraPose(pose, torch.zeros(2, 10), rotation, global_rot, torch.ones(2), trans)
+    initial = predict_from_camera(truth, hand_model, batch.K)
+    config = FitConfig(steps=30, views=("palm",))
+    result = fit_batch(batch, config, hand_model, initial=initial)
+    assert result.restart[0] == INITIAL_RESTART
+    assert result.history[0, 0] < 1e-3, "the true start already reprojects onto the keypoints"
+    assert pa_mpjpe_mm(result.prediction.joints, joints)[0] < 1.0
+    alone = fit_batch(batch, config, hand_model)
+    assert alone.restart == ["palm", "palm"] and (result.loss <= alone.loss + 1e-6).all()
+
+
+def test_refinement_fits_the_networks_own_2d_branch(hand_model):
+    torch.manual_seed(0)
+    model = HandNet(ModelConfig(num_stacks=1, keypoint_features=8, hourglass_depth=1)).eval()
+    batch, _, _ = synthetic_batch(hand_model, count=2, seed=6, size=64)
+    # neither the detector keypoints nor the truth may be read
+    batch = replace(
+        batch, keypoints=torch.full_like(batch.keypoints, math.nan), truth=ForbiddenTruth()
+    )
+    with torch.no_grad():
+        network = model(batch.image, batch.K)
+    targets = network.heatmap_keypoints[:, -1]
+    result = refine_batch(model, batch, FitConfig(steps=60, views=("palm", "back")))
+    refined = keypoint_error_px(result.prediction.keypoints2d, targets)
+    assert (refined < keypoint_error_px(network.keypoints2d, targets)).all()
+    assert set(result.restart) <= {"palm", "back", INITIAL_RESTART}
+
+
+def test_refinement_needs_a_2d_branch():
+    model = HandNet(ModelConfig(keypoint_branch=False)).eval()
+    batch = HandSample(
+        torch.zeros(1, 3, 64, 64), intrinsics(1, 64), torch.zeros(1, 21, 2), torch.ones(1, 21)
+    )
+    with pytest.raises(ValueError, match="2D branch"):
+        refine_batch(model, batch)
 
 
 def test_all_zero_confidence_keeps_the_initial_camera_and_says_so(hand_model):

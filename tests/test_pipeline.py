@@ -15,7 +15,7 @@ from s2h_lib.config_io import dump_yaml
 from s2h_lib.data.synthetic import SynthConfig
 from s2h_lib.pipeline import PipelineConfig, quick_pipeline, run_pipeline
 
-METHODS = ("self-supervised network", "per-image fitting", "mean pose")
+METHODS = ("self-supervised network", "network + refinement", "per-image fitting", "mean pose")
 
 
 def test_quick_pipeline_writes_a_report_and_skips_finished_steps(tmp_path: Path) -> None:
