@@ -438,14 +438,14 @@ def _start(
 
 def _with_initial(start: Start, initial: HandPrediction, ncomps: int) -> Start:
     """`start` plus a last restart at `initial`'s pose, shape and camera (N frames)."""
-    first = start.scale.new_zeros(start.scale.shape[0], ncomps)
+    views = start.scale.shape[0]
     return Start(
         rotation=torch.cat([start.rotation, axis_angle_to_matrix(initial.global_rot.detach())]),
         scale=torch.cat([start.scale, initial.scale.detach().reshape(-1)]),
         trans=torch.cat([start.trans, initial.trans.detach()]),
         usable=start.usable,
-        pose_coeffs=torch.cat([first, initial.pose_coeffs.detach()]),
-        betas=torch.cat([torch.zeros_like(first[:, :NUM_BETAS]), initial.betas.detach()]),
+        pose_coeffs=torch.cat([start.scale.new_zeros(views, ncomps), initial.pose_coeffs.detach()]),
+        betas=torch.cat([start.scale.new_zeros(views, NUM_BETAS), initial.betas.detach()]),
     )
 
 

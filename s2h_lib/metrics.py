@@ -435,9 +435,10 @@ def evaluate(
         pred_2d = _checked("pred_keypoints2d", pred_keypoints2d, ("N", NUM_JOINTS, 2), sizes)
         gt_2d = _checked("gt_keypoints2d", gt_keypoints2d, ("N", NUM_JOINTS, 2), sizes)
         errors = _distances(pred_2d, gt_2d)
+        box = hand_box_size(gt_2d)
         per_sample["epe2d_px"] = errors.mean(axis=1)
-        per_sample["projected_size_ratio"] = projected_size_ratio(pred_2d, gt_2d)
-        summary.update(_pck_2d_summary(errors, hand_box_size(gt_2d), config))
+        per_sample["projected_size_ratio"] = _box_side(pred_2d) / box
+        summary.update(_pck_2d_summary(errors, box, config))
 
     if clip_length is not None:
         summary.update(_temporal_summary(pred_j, gt_j, clip_length))

@@ -178,13 +178,20 @@ def test_a_sample_fits_the_same_alone_or_in_a_batch(hand_model):
     torch.testing.assert_close(together.loss[1:], alone.loss, rtol=1e-4, atol=1e-9)
 
 
-def test_restarts_keep_the_lowest_final_loss(hand_model):
-    # a hand shown from the back: starting palm-first and back-first end in different places
+def turned_away_hands(model: ManoLayer):
+    """Two hands, the first shown from the back, the second nearly palm-on: their PCA pose
+    (2, 30), axis-angle tilt (2, 3), true joints and a batch of their exact keypoints. Starting
+    palm-first and back-first ends the first hand's fit in different places."""
     generator = torch.Generator().manual_seed(3)
     pose = 0.5 * torch.randn(2, 30, generator=generator)
     tilt = torch.tensor([[0.0, math.pi * 0.9, 0.0], [0.0, 0.3, 0.0]])
-    _, _, keypoints = pose_hands(hand_model, pose, tilt, torch.zeros(2, 3))
+    joints, _, keypoints = pose_hands(model, pose, tilt, torch.zeros(2, 3))
     batch = HandSample(torch.zeros(2, 3, SIZE, SIZE), intrinsics(2), keypoints, torch.ones(2, 21))
+    return pose, tilt, joints, batch
+
+
+def test_restarts_keep_the_lowest_final_loss(hand_model):
+    _, _, _, batch = turned_away_hands(hand_model)
     config = FitConfig(steps=40, views=("palm", "back"))
     both = fit_batch(batch, config, hand_model)
     single = {
@@ -198,12 +205,8 @@ def test_restarts_keep_the_lowest_final_loss(hand_model):
 
 
 def test_a_given_prediction_is_one_more_restart(hand_model):
-    # a hand turned away: the palm view alone ends in the wrong basin, the true start does not
-    generator = torch.Generator().manual_seed(3)
-    pose = 0.5 * torch.randn(2, 30, generator=generator)
-    tilt = torch.tensor([[0.0, math.pi * 0.9, 0.0], [0.0, 0.3, 0.0]])
-    joints, _, keypoints = pose_hands(hand_model, pose, tilt, torch.zeros(2, 3))
-    batch = HandSample(torch.zeros(2, 3, SIZE, SIZE), intrinsics(2), keypoints, torch.ones(2, 21))
+    # the palm view alone ends the turned-away hand in the wrong basin, the true start does not
+    pose, tilt, joints, batch = turned_away_hands(hand_model)
     rotation = axis_angle_to_matrix(tilt) @ initial_rotation("right")
     with torch.no_grad():
         _, model_joints = hand_model(torch.cat([torch.zeros(2, 3), pose], dim=1))
