@@ -8,6 +8,7 @@ test samples with the FreiHAND protocol:
   full               3D labels: the upper bound
   self-no-bone       the method without the bone-direction term
   self-no-biomech    the method without the joint-angle limits
+  self-random-init   the method from a randomly initialised encoder (what pretraining buys)
 
 next to the per-image fitting and mean-pose baselines (no training, scored once). The method's
 accuracy targets are checked on the means: self PA-MPJPE at most `SELF_TO_FULL_TARGET`
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from s2h_lib.ablate import summary_csv, summary_markdown, summary_rows
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.baselines import mean_pose_predictor
+from s2h_lib.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.eval_model import (
     evaluate_predictor,
@@ -42,15 +43,25 @@ from s2h_lib.train import MODEL_NAME, train
 from s2h_lib.train_config import TrainConfig
 from s2h_lib.train_run import run_config
 
-# name -> (supervision, loss groups turned off)
-VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "self": ("self", ()),
-    "weak": ("weak", ()),
-    "full": ("full", ()),
-    "self-no-bone": ("self", ("bone",)),
-    "self-no-biomech": ("self", ("biomech",)),
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the benchmark: the supervision, the loss groups turned off, and whether the
+    encoder starts from its ImageNet weights (the preset's) or from random ones."""
+
+    supervision: str
+    ablate: tuple[str, ...] = ()
+    pretrained: bool = True
+
+
+VARIANTS: dict[str, Variant] = {
+    "self": Variant("self"),
+    "weak": Variant("weak"),
+    "full": Variant("full"),
+    "self-no-bone": Variant("self", ("bone",)),
+    "self-no-biomech": Variant("self", ("biomech",)),
+    "self-random-init": Variant("self", pretrained=False),
 }
-FITTING, MEAN_POSE = "per-image fitting", "mean pose"
 SELF_TO_FULL_TARGET = 1.15
 HEADLINE = "pa_mpjpe_mm"
 SUMMARY_MD, SUMMARY_CSV = "summary.md", "summary.csv"
@@ -96,17 +107,20 @@ class AccuracyResult:
 
 
 def variant_config(config: AccuracyConfig, variant: str, seed: int) -> TrainConfig:
-    supervision, ablate = VARIANTS[variant]
-    return run_config(
+    chosen = VARIANTS[variant]
+    train_config = run_config(
         config.preset,
-        supervision=supervision,
-        ablate=ablate,
+        supervision=chosen.supervision,
+        ablate=chosen.ablate,
         seed=seed,
         steps=config.steps,
         batch_size=config.batch_size,
         data_root=config.data_root,
         device=config.device,
     )
+    if chosen.pretrained:
+        return train_config
+    return replace(train_config, model=replace(train_config.model, pretrained_weights=None))
 
 
 def _folder(name: str) -> str:
@@ -131,7 +145,7 @@ def _run_variant(config: AccuracyConfig, variant: str, seed: int, progress: bool
         return evaluate_predictor(predictor, model.faces, test, folder, progress=progress)
 
     record = evaluated_once(run_dir / "eval", score)
-    return {**record, "ablate": list(VARIANTS[variant][1])}
+    return {**record, "ablate": list(VARIANTS[variant].ablate)}
 
 
 def _run_baselines(config: AccuracyConfig, progress: bool) -> dict[str, dict]:
@@ -184,7 +198,7 @@ def target_checks(rows: Mapping[str, dict]) -> list[str]:
                 f"{verdict(self_mean < other)} self {self_mean:.2f} mm vs {baseline} "
                 f"{other:.2f} mm (target: lower)"
             )
-    for ablation in ("self-no-bone", "self-no-biomech"):
+    for ablation in ("self-no-bone", "self-no-biomech", "self-random-init"):
         if ablation in rows:
             other, other_std = _mean(rows, ablation)
             clearly = other - self_mean > _spread(self_std) + _spread(other_std)

@@ -21,6 +21,9 @@ from s2h_lib.model import CameraPose
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.rotations import matrix_to_axis_angle
 
+# the baselines' names in reports and tables
+FITTING, MEAN_POSE = "per-image fitting", "mean pose"
+
 
 def mean_pose_predictor(hand_model: ManoLayer | None = None) -> Predictor:
     """The mean hand at the closed-form camera of each sample's keypoints."""

@@ -3,7 +3,7 @@
 s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
 s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
 s2h mano poses [--out out/poses] [--hand PATH]   pose the hand model, write pictures
-s2h demo [--out runs/demo] [--quick] [--pretrained W]   data, training, evaluation, report
+s2h demo [--out runs/demo] [--quick] [--pretrained W|none]   data, training, evaluation, report
 s2h train --config PRESET|YAML --out DIR [--resume] [--set key=value ...]   train a model
 s2h eval --model DIR/model.pt [--split test] --out DIR   FreiHAND-protocol metrics of a model
 s2h fit --images DIR_OR_FILE --out DIR [--steps N]  fit the hand model to the hands in photos
@@ -25,6 +25,8 @@ from s2h_lib.mano_io import HandModelError, convert_mano_pkl, load_hand_model
 
 if TYPE_CHECKING:
     from s2h_lib.pipeline import PipelineConfig
+
+RANDOM_INIT = "none"  # s2h demo --pretrained none: the encoder starts from random weights
 
 
 def _mano_convert(args: argparse.Namespace) -> None:
@@ -51,16 +53,18 @@ def _mano_poses(args: argparse.Namespace) -> None:
 
 
 def demo_config(args: argparse.Namespace) -> PipelineConfig:
-    """The `PipelineConfig` of `s2h demo`; --pretrained must name an existing file."""
+    """The `PipelineConfig` of `s2h demo`; --pretrained is "none" or an existing file."""
     from s2h_lib.pipeline import PipelineConfig
 
     overrides = {}
-    if args.pretrained is not None:
+    if args.pretrained == RANDOM_INIT:
+        overrides = {"model": {"pretrained_weights": None}}
+    elif args.pretrained is not None:
         weights = Path(args.pretrained).expanduser()
         if not weights.is_file():
             raise ValueError(
-                f"--pretrained {args.pretrained}: no such file (a torchvision resnet18 "
-                "state_dict, e.g. its ImageNet weights, copied here; nothing is downloaded)"
+                f"--pretrained {args.pretrained}: no such file (an EfficientNet-Lite0 state "
+                "dict, copied here; nothing is downloaded)"
             )
         overrides = {"model": {"pretrained_weights": str(weights)}}
     return PipelineConfig(
@@ -263,8 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--pretrained",
         default=None,
-        help="local ImageNet weights of the encoder (torchvision resnet18 state_dict): the "
-        "network then starts from them instead of a random initialisation",
+        help="the encoder's start: by default the ImageNet weights that install with the "
+        f"package; '{RANDOM_INIT}' for a random initialisation; or a local EfficientNet-Lite0 "
+        "state dict",
     )
     demo.set_defaults(run=_demo)
 

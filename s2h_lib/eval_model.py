@@ -9,6 +9,7 @@ same writer, so every row of a comparison table is computed by one code path.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +28,8 @@ from s2h_lib.prediction import HandPrediction
 from s2h_lib.train_config import TrainConfig
 
 EXAMPLES_FILE = "examples.png"
+# metrics.json entry: wall-clock seconds the predictor took per sample (model and data)
+SECONDS_PER_SAMPLE = "seconds_per_sample"
 Predictor = Callable[[HandSample], HandPrediction]
 
 
@@ -93,8 +96,11 @@ def model_predictor(model: HandNet) -> Predictor:
     device = next(model.parameters()).device
 
     def predict(batch: HandSample) -> HandPrediction:
+        anchors = (batch.keypoints, batch.confidence) if model.uses_anchors else ()
         with torch.no_grad():
-            return model(batch.image.to(device), batch.K.to(device))
+            return model(
+                batch.image.to(device), batch.K.to(device), *(a.to(device) for a in anchors)
+            )
 
     return predict
 
@@ -157,9 +163,12 @@ def evaluate_predictor(
     batch_size: int = 32,
     progress: bool = True,
 ) -> dict:
-    """Score `predictor` on `dataset` and write the evaluation files and example overlays."""
+    """Score `predictor` on `dataset` and write the evaluation files and example overlays;
+    metrics.json also holds `SECONDS_PER_SAMPLE`."""
     out_dir = Path(out_dir)
+    started = time.perf_counter()
     arrays = collect_predictions(predictor, dataset, batch_size, progress)
+    seconds = time.perf_counter() - started
     report = evaluate_arrays(
         arrays.pred_joints,
         arrays.gt_joints,
@@ -170,6 +179,7 @@ def evaluate_predictor(
         out_dir,
         pred_keypoints2d=arrays.pred_keypoints2d,
         gt_keypoints2d=arrays.gt_keypoints2d,
+        extra={SECONDS_PER_SAMPLE: seconds / max(len(arrays.names), 1)},
     )
     _save_examples(predictor, faces, dataset, report, out_dir)
     return report

@@ -77,10 +77,12 @@ def evaluate_arrays(
     gt_keypoints2d: np.ndarray | None = None,
     clip_length: int | None = None,
     config: MetricConfig = FREIHAND_PROTOCOL,
+    extra: dict | None = None,
 ) -> dict:
     """Score N samples (see `metrics.evaluate` for shapes and units), write the four files into
     `out_dir`, and return the content of metrics.json. `names` (N strings) identify the samples
-    in the CSV and the examples; None numbers them."""
+    in the CSV and the examples; None numbers them. `extra` entries (e.g. the time a method
+    took) are stored in metrics.json beside the metrics."""
     arrays = _arrays_to_store(
         pred_joints,
         gt_joints,
@@ -94,7 +96,7 @@ def evaluate_arrays(
     sample_names = _sample_names(names, len(arrays["pred_joints"]))
     arrays.update(names=np.array(sample_names, dtype=str), config=_config_json(config))
     evaluation = _evaluate_stored(arrays, config)
-    report = _report(evaluation, sample_names, config)
+    report = _report(evaluation, sample_names, config) | (extra or {})
 
     out = Path(out_dir)
     with atomic_open(out / PREDICTIONS_FILE) as file:

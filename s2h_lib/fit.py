@@ -132,8 +132,8 @@ class FitConfig:
         unknown = [view for view in self.views if view not in VIEWS]
         if unknown:
             raise ValueError(f"unknown views {unknown}; known: {list(VIEWS)}")
-        if self.random_restarts < 0 or not (self.views or self.random_restarts):
-            raise ValueError("need at least one restart: a view or random_restarts >= 1")
+        if self.random_restarts < 0:
+            raise ValueError(f"random_restarts must be >= 0, got {self.random_restarts}")
 
     @property
     def losses(self) -> LossConfig:
@@ -468,6 +468,8 @@ def _fit(
     _check_hand_model(hand_model)
     start = _start(frames, config, hand_model, initial)
     names = config.restart_names + ([INITIAL_RESTART] if initial is not None else [])
+    if not names:
+        raise ValueError("need at least one restart: a view, random_restarts >= 1 or initial")
     _warn_unfitted(frames, start.usable)
     colours = hand_model.num_verts if config.photometric else 0
     unknowns = _Unknowns(start, hand_model.ncomps, config.rotation, colours)

@@ -22,9 +22,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from s2h_lib.camera_solve import (
+    CAMERA_Y,
+    CAMERA_Z,
+    MIN_CONFIDENT_KEYPOINTS,
+    about_axis,
+    in_plane_roll,
+    solve_translation,
+)
 from s2h_lib.losses import middle_proximal_length
 from s2h_lib.model import INITIAL_DEPTH, MIN_DEPTH, initial_rotation
-from s2h_lib.rotations import axis_angle_to_matrix, quaternion_to_matrix
+from s2h_lib.rotations import quaternion_to_matrix
 
 # Turn about the image's vertical axis applied to `initial_rotation`: which side of the hand
 # faces the camera.
@@ -34,12 +42,6 @@ VIEWS: dict[str, float] = {
     "thumb_side": math.pi / 2,
     "little_side": -math.pi / 2,
 }
-# Fewer confident keypoints do not pin the translation down (3 unknowns, 2 equations a point,
-# and two points leave the roll to noise).
-MIN_CONFIDENT_KEYPOINTS = 3
-CAMERA_Y, CAMERA_Z = 1, 2
-# Tikhonov term of the 3x3 least-squares system; its entries are sums of weights (~21).
-SOLVE_DAMPING = 1e-9
 
 
 @dataclass
@@ -54,13 +56,6 @@ class Start:
     usable: Tensor
     pose_coeffs: Tensor | None = None
     betas: Tensor | None = None
-
-
-def about_axis(angle: Tensor, axis: int) -> Tensor:
-    """Rotations (..., 3, 3) by `angle` (...) radians about camera axis 0, 1 or 2."""
-    vector = torch.zeros(*angle.shape, 3, dtype=angle.dtype, device=angle.device)
-    vector[..., axis] = angle
-    return axis_angle_to_matrix(vector)
 
 
 def random_rotations(count: int, seed: int) -> Tensor:
@@ -80,44 +75,6 @@ def restart_rotations(
     yaws = torch.tensor([VIEWS[view] for view in views])
     named = about_axis(yaws, CAMERA_Y) @ initial_rotation(side)
     return torch.cat([named, random_rotations(random_count, seed)])
-
-
-def in_plane_roll(points: Tensor, keypoints: Tensor, weights: Tensor) -> Tensor:
-    """Angle (N,) about the optical axis that best turns the image-plane shape (x, y) of
-    `points` (N, 21, 3) onto `keypoints` (N, 21, 2), both about their weighted centroids.
-
-    For centred a, b: theta = atan2(sum w a x b, sum w a . b) (2D Procrustes, rotation only).
-    """
-    total = weights.sum(-1).clamp_min(1e-12)[..., None, None]
-
-    def centred(xy: Tensor) -> Tensor:
-        return xy - (weights[..., None] * xy).sum(-2, keepdim=True) / total
-
-    a, b = centred(points[..., :2]), centred(keypoints)
-    cross = (weights * (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0])).sum(-1)
-    dot = (weights * (a * b).sum(-1)).sum(-1)
-    return torch.atan2(cross, dot)
-
-
-def solve_translation(points: Tensor, keypoints: Tensor, K: Tensor, weights: Tensor) -> Tensor:
-    """t (N, 3) minimising the weighted algebraic reprojection error of `points + t`.
-
-    With (x, y, 1) = K^-1 (u, v, 1): (p_x + t_x) - x (p_z + t_z) = 0 and
-    (p_y + t_y) - y (p_z + t_z) = 0, linear in t. points (N, 21, 3) camera-frame offsets;
-    keypoints (N, 21, 2) pixels; K (N, 3, 3); weights (N, 21).
-    """
-    homogeneous = torch.cat([keypoints, torch.ones_like(keypoints[..., :1])], dim=-1)
-    normalised = homogeneous @ torch.linalg.inv(K).transpose(-1, -2)
-    x, y = normalised[..., 0], normalised[..., 1]
-    one, zero = torch.ones_like(x), torch.zeros_like(x)
-    rows_x = torch.stack([one, zero, -x], dim=-1)
-    rows_y = torch.stack([zero, one, -y], dim=-1)
-    A = torch.cat([rows_x, rows_y], dim=-2)  # (N, 42, 3)
-    rhs = torch.cat([x * points[..., 2] - points[..., 0], y * points[..., 2] - points[..., 1]], -1)
-    w = torch.cat([weights, weights], dim=-1)
-    normal = A.transpose(-1, -2) @ (w[..., None] * A)
-    normal = normal + SOLVE_DAMPING * torch.eye(3, dtype=A.dtype, device=A.device)
-    return torch.linalg.solve(normal, A.transpose(-1, -2) @ (w * rhs)[..., None])[..., 0]
 
 
 def closed_form_start(

@@ -39,16 +39,18 @@ Weight initialisation is seeded by `ModelConfig.init_seed`. EfficientNet's stoch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
+from s2h_lib.camera_solve import anchor_to_keypoints
+from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
 from s2h_lib.hand_model import ManoLayer
+from s2h_lib.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints, keypoint_frame
 from s2h_lib.keypoint_net import KeypointNet
+from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
 from s2h_lib.mano_io import NUM_BETAS
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.render.rasterize import project
@@ -59,9 +61,6 @@ from s2h_lib.rotations import (
     rotation_6d_to_matrix,
 )
 
-ENCODERS = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "efficientnet_b3")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 INITIAL_DEPTH = 0.65  # metres, the original's t_z bias
 INITIAL_SCALE = 0.95  # the original's s bias
 HEAD_INIT_STD = 1e-3  # the original's N(0, 0.001) for the camera heads and the appearance head
@@ -73,17 +72,34 @@ MIN_IMAGE_SIZE = 64
 # images may overshoot [0, 1] by this much (resampling) before they are refused
 IMAGE_RANGE_TOLERANCE = 0.01
 ROTATION_SIZES = {"rot6d": 6, "axisang": 3}
+CAMERAS = ("regressed", "keypoints")
+FEEDBACK_WIDTH = 256
 GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
-CLASSIFIER_PREFIXES = ("fc.", "classifier.")
 
 
 @dataclass
 class ModelConfig:
     """Everything that defines a `HandNet`.
 
-    encoder: one of `ENCODERS`. pretrained_weights: a local torchvision state_dict (.pth) for
-    that encoder, or None for random initialisation. encoder_normalization: "imagenet" (mean/std,
-    what pretrained weights expect) or "none" ([0, 1] as the original).
+    encoder: one of `ENCODERS` (s2h_lib/encoders.py). pretrained_weights: "imagenet" (the
+    ImageNet weights that install with the package; efficientnet_lite0 only), a local
+    state-dict file for the encoder, or None for random initialisation (the ablation "what
+    pretraining buys"). encoder_normalization: "imagenet" (the mean/std the encoder's ImageNet
+    weights expect) or "none" ([0, 1] as the original).
+    camera: "regressed" (the original: rotation, translation and scale from heads) or
+    "keypoints" (amortised fitting: the rotation head's output is rolled about the optical axis
+    onto the anchor keypoints, the scale gives the middle proximal phalanx the scale prior's
+    length, and the translation is solved by least squares, as the fitter's closed-form start
+    does; `camera_solve.anchor_to_keypoints`). keypoint_input: also feed the regressor the
+    anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
+    their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
+    2D branch's (last stack, confidence 1).
+    feedback_steps: with the keypoint-anchored camera, this many steps of learned error
+    feedback (`PoseFeedback`, one set of weights for all steps): each reads the anchored hand's
+    reprojection error in the anchors' frame and updates the pose coefficients.
+    freeze_stem: keep the encoder's layers up to stride 4 (ImageNet's generic edge and colour
+    filters) as they were loaded, BatchNorm statistics included: about a fifth less time a
+    step on a CPU.
     ncomps: PCA pose coefficients (the hand mean is added by the MANO layer).
     predict_shape: regress 10 betas; False uses the mean shape (betas zeros, the original's
     default). rotation: "rot6d" or "axisang" for the global rotation head.
@@ -94,12 +110,16 @@ class ModelConfig:
     init_seed: seed of the weight initialisation (the global RNG is left untouched).
     """
 
-    encoder: str = "resnet18"
-    pretrained_weights: str | None = None
+    encoder: str = "efficientnet_lite0"
+    pretrained_weights: str | None = PACKAGED_WEIGHTS
     encoder_normalization: Literal["imagenet", "none"] = "imagenet"
     ncomps: int = 30
     predict_shape: bool = True
     rotation: Literal["rot6d", "axisang"] = "rot6d"
+    camera: Literal["regressed", "keypoints"] = "regressed"
+    keypoint_input: bool = False
+    feedback_steps: int = 0
+    freeze_stem: bool = False
     texture: Literal["vertex", "face"] = "vertex"
     keypoint_branch: bool = True
     num_stacks: int = 2
@@ -115,12 +135,18 @@ class ModelConfig:
             "encoder": ENCODERS,
             "encoder_normalization": ("imagenet", "none"),
             "rotation": tuple(ROTATION_SIZES),
+            "camera": CAMERAS,
             "texture": ("vertex", "face"),
             "side": ("right", "left"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.feedback_steps < 0 or (self.feedback_steps and self.camera != "keypoints"):
+            raise ValueError(
+                "feedback_steps must be >= 0, and > 0 only with camera='keypoints' (it reads the "
+                f"reprojection error on the anchor keypoints), got {self.feedback_steps}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -130,87 +156,6 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown ModelConfig keys {unknown}; known: {sorted(known)}")
         return cls(**values)
-
-
-# ---- encoder ------------------------------------------------------------------------------
-
-
-def _weights_error(path: Path, name: str, problem: str) -> ValueError:
-    url = torchvision.models.get_model_weights(name).DEFAULT.url
-    return ValueError(
-        f"pretrained encoder weights {path}: {problem}. Expected a torchvision '{name}' "
-        f"state_dict, e.g. its ImageNet weights {url}, downloaded on a machine with internet "
-        "access and copied here (nothing is downloaded at run time)."
-    )
-
-
-def _first_keys(keys: list[str], count: int = 5) -> str:
-    return ", ".join(keys[:count]) + (" ..." if len(keys) > count else "")
-
-
-def load_encoder_weights(network: nn.Module, path: str | Path, name: str) -> None:
-    """Load a torchvision state_dict file into the classifier `network` of kind `name`.
-
-    The classifier layer's keys may be absent; every other key must be present with its shape.
-    Raises FileNotFoundError / ValueError naming the file and where such files come from.
-    """
-    path = Path(path)
-    if not path.is_file():
-        error = _weights_error(path, name, "no such file")
-        raise FileNotFoundError(str(error))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise _weights_error(path, name, f"unreadable as a state_dict ({error})") from error
-    if not isinstance(state, dict):
-        raise _weights_error(path, name, f"holds a {type(state).__name__}, not a state_dict")
-    try:
-        result = network.load_state_dict(state, strict=False)
-    except RuntimeError as error:
-        raise _weights_error(path, name, f"tensor shapes do not fit ({error})") from error
-    missing = [k for k in result.missing_keys if not k.startswith(CLASSIFIER_PREFIXES)]
-    if missing or result.unexpected_keys:
-        problem = (
-            f"keys do not fit: missing [{_first_keys(missing)}], "
-            f"unexpected [{_first_keys(result.unexpected_keys)}]"
-        )
-        raise _weights_error(path, name, problem)
-
-
-class ImageEncoder(nn.Module):
-    """A torchvision classifier without its classifier, split at stride 4.
-
-    forward: images (B, 3, H, W), already normalised -> (low (B, C_low, H/4, W/4),
-    pooled (B, feature_dim)).
-    """
-
-    def __init__(self, name: str, pretrained_weights: str | None = None) -> None:
-        super().__init__()
-        network = torchvision.models.get_model(name, weights=None)
-        if pretrained_weights is not None:
-            load_encoder_weights(network, pretrained_weights, name)
-        if name.startswith("resnet"):
-            stem = (network.conv1, network.bn1, network.relu, network.maxpool, network.layer1)
-            self.early = nn.Sequential(*stem)
-            self.late = nn.Sequential(network.layer2, network.layer3, network.layer4)
-            self.feature_dim = network.fc.in_features
-        else:  # efficientnet: features[:3] end at stride 4
-            self.early = network.features[:3]
-            self.late = network.features[3:]
-            self.feature_dim = network.classifier[-1].in_features
-        self.low_channels = self._channels_of(self.early)
-
-    @staticmethod
-    def _channels_of(module: nn.Module) -> int:
-        was_training = module.training
-        with torch.no_grad():
-            channels = module.eval()(torch.zeros(1, 3, MIN_IMAGE_SIZE, MIN_IMAGE_SIZE)).shape[1]
-        module.train(was_training)
-        return channels
-
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        low = self.early(images)
-        return low, self.late(low).mean(dim=(-2, -1))
 
 
 # ---- heads ----------------------------------------------------------------------------------
@@ -243,18 +188,41 @@ def _camera_head(width: int, out: int, bias: Tensor) -> nn.Sequential:
 @dataclass
 class CameraPose:
     """What the regressor predicts for B images: pose_coeffs (B, P), betas (B, 10),
-    rotation (B, 3, 3), global_rot (B, 3) axis-angle of it, scale (B,), trans (B, 3)."""
+    rotation (B, 3, 3), global_rot (B, 3) axis-angle of it, scale (B,), trans (B, 3); scale and
+    trans are None until the keypoint-anchored camera solves them."""
 
     pose_coeffs: Tensor
     betas: Tensor
     rotation: Tensor
     global_rot: Tensor
-    scale: Tensor
-    trans: Tensor
+    scale: Tensor | None
+    trans: Tensor | None
+
+
+class PoseFeedback(nn.Module):
+    """One step of learned error feedback: pose coefficients (B, P), the anchored hand's
+    reprojection error in the anchors' frame (B, 21, 2) and the anchors' confidences (B, 21)
+    -> updated pose coefficients (B, P). Its last layer starts near zero, so an untrained step
+    leaves the pose as it is."""
+
+    def __init__(self, ncomps: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(ncomps + KEYPOINT_FEATURES, FEEDBACK_WIDTH),
+            nn.ReLU(inplace=True),
+            nn.Linear(FEEDBACK_WIDTH, FEEDBACK_WIDTH),
+            nn.ReLU(inplace=True),
+            _small_init(nn.Linear(FEEDBACK_WIDTH, ncomps)),
+        )
+
+    def forward(self, pose: Tensor, error: Tensor, confidence: Tensor) -> Tensor:
+        return pose + self.net(torch.cat([pose, error.flatten(1), confidence], dim=-1))
 
 
 class PoseRegressor(nn.Module):
-    """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP)."""
+    """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP). Without
+    `camera_heads` it predicts no scale and translation (the keypoint-anchored camera). With
+    `feedback` it holds the `PoseFeedback` step that `HandNet` runs after it."""
 
     def __init__(
         self,
@@ -264,6 +232,8 @@ class PoseRegressor(nn.Module):
         rotation_mode: str,
         initial_rotation: Tensor,
         initial_trans: Tensor,
+        camera_heads: bool = True,
+        feedback: bool = False,
     ) -> None:
         super().__init__()
         self.rotation_mode = rotation_mode
@@ -283,8 +253,12 @@ class PoseRegressor(nn.Module):
             else matrix_to_axis_angle(initial_rotation)
         )
         self.rot = _camera_head(512, ROTATION_SIZES[rotation_mode], rotation_bias)
-        self.trans = _camera_head(512, 3, initial_trans)
-        self.scale = _camera_head(512, 1, torch.tensor([INITIAL_SCALE]))
+        self.trans = self.scale = None
+        if camera_heads:
+            self.trans = _camera_head(512, 3, initial_trans)
+            self.scale = _camera_head(512, 1, torch.tensor([INITIAL_SCALE]))
+        # last, so that the other layers initialise the same with and without it
+        self.feedback = PoseFeedback(ncomps) if feedback else None
 
     def forward(self, features: Tensor) -> CameraPose:
         hidden = self.trunk(features)
@@ -305,8 +279,8 @@ class PoseRegressor(nn.Module):
             betas=betas,
             rotation=rotation,
             global_rot=global_rot,
-            scale=self.scale(hidden).float().squeeze(-1),
-            trans=self.trans(hidden).float(),
+            scale=None if self.scale is None else self.scale(hidden).float().squeeze(-1),
+            trans=None if self.trans is None else self.trans(hidden).float(),
         )
 
 
@@ -429,14 +403,18 @@ class HandNet(nn.Module):
                 units="m",
             )
             self.encoder = ImageEncoder(config.encoder, config.pretrained_weights)
+            self.encoder.early.requires_grad_(not config.freeze_stem)
             rotation = initial_rotation(config.side)
+            extra = KEYPOINT_FEATURES if config.keypoint_input else 0
             self.regressor = PoseRegressor(
-                self.encoder.feature_dim,
+                self.encoder.feature_dim + extra,
                 config.ncomps,
                 config.predict_shape,
                 config.rotation,
                 rotation,
                 self._initial_trans(rotation),
+                camera_heads=config.camera == "regressed",
+                feedback=config.feedback_steps > 0,
             )
             num_colours = self.hand_model.num_verts
             if config.texture == "face":
@@ -450,9 +428,9 @@ class HandNet(nn.Module):
                     depth=config.hourglass_depth,
                     stride=config.heatmap_stride,
                 )
-        normalization = config.encoder_normalization == "imagenet"
-        mean = IMAGENET_MEAN if normalization else (0.0, 0.0, 0.0)
-        std = IMAGENET_STD if normalization else (1.0, 1.0, 1.0)
+        mean, std = input_normalisation(config.encoder)
+        if config.encoder_normalization == "none":
+            mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
         self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), False)
 
@@ -499,6 +477,8 @@ class HandNet(nn.Module):
         self._frozen = set(modules) - set(groups)
         for name, module in modules.items():
             module.requires_grad_(name in groups)
+        if self.config.freeze_stem:
+            self.encoder.early.requires_grad_(False)
         self.train(self.training)
 
     def train(self, mode: bool = True) -> HandNet:
@@ -506,36 +486,109 @@ class HandNet(nn.Module):
         for name, module in self._group_modules().items():
             if name in self._frozen:
                 module.eval()
+        if self.config.freeze_stem:
+            self.encoder.early.eval()
         return self
 
     # ---- forward ------------------------------------------------------------------------------
 
-    def _mesh(self, camera: CameraPose) -> tuple[Tensor, Tensor, Tensor]:
-        """Posed verts (B, V, 3) and joints (B, 21, 3) in the camera frame, and the per-joint
-        axis-angles (B, 16, 3), root row = the global rotation. Float32, autocast off."""
-        batch = camera.pose_coeffs.shape[0]
-        root = camera.pose_coeffs.new_zeros(batch, 3)
-        mano = self.hand_model.forward_full(
-            torch.cat([root, camera.pose_coeffs], dim=1), camera.betas
+    @property
+    def uses_anchors(self) -> bool:
+        """Whether the forward pass reads anchor keypoints (`ModelConfig.camera`,
+        `keypoint_input`)."""
+        return self.config.camera == "keypoints" or self.config.keypoint_input
+
+    def _anchors(
+        self, keypoints: Tensor | None, confidence: Tensor | None, branch: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """The anchor keypoints (B, 21, 2) and confidences (B, 21): the given ones, else the 2D
+        branch's last stack (B, S, 21, 2) with confidence 1, without gradient."""
+        if keypoints is not None:
+            if confidence is None:
+                confidence = torch.ones_like(keypoints[..., 0])
+            return keypoints.float(), confidence.float()
+        if branch is None:
+            raise ValueError(
+                "this model places the hand from anchor keypoints (ModelConfig.camera="
+                f"{self.config.camera!r}, keypoint_input={self.config.keypoint_input}): pass "
+                "keypoints to forward, or build it with the 2D branch (keypoint_branch=True)"
+            )
+        anchors = branch[:, -1].detach().float()
+        return anchors, torch.ones_like(anchors[..., 0])
+
+    def _anchored(self, camera: CameraPose, joints: Tensor, anchors, K: Tensor) -> CameraPose:
+        """`camera` with the scale, rolled rotation and translation that put the model-frame
+        `joints` (B, 21, 3) on the anchors (`camera_solve.anchor_to_keypoints`); rows that
+        cannot be solved sit on the optical axis at `INITIAL_DEPTH`."""
+        scale = MIDDLE_PROXIMAL_LENGTH_M / middle_proximal_length(joints).clamp_min(1e-6)
+        rotation, trans, solved = anchor_to_keypoints(joints, camera.rotation, scale, *anchors, K)
+        centroid = joints.mean(-2)
+        on_axis = centroid.new_tensor([0.0, 0.0, INITIAL_DEPTH])
+        fallback = on_axis - scale[:, None] * (centroid[:, None] @ rotation.transpose(-1, -2))[:, 0]
+        return replace(
+            camera,
+            rotation=rotation,
+            global_rot=matrix_to_axis_angle(rotation),
+            scale=scale,
+            trans=torch.where(solved[:, None], trans, fallback),
         )
+
+    def _posed(self, regressed: CameraPose, anchors, K: Tensor):
+        """The hand model's output for `regressed`'s pose and shape, and the camera: anchored
+        when `anchors` is not None, else `regressed` itself."""
+        root = regressed.pose_coeffs.new_zeros(regressed.pose_coeffs.shape[0], 3)
+        mano = self.hand_model.forward_full(
+            torch.cat([root, regressed.pose_coeffs], dim=1), regressed.betas
+        )
+        if anchors is None:
+            return mano, regressed
+        return mano, self._anchored(regressed, mano.joints, anchors, K)
+
+    def _mesh(self, regressed: CameraPose, anchors, K: Tensor):
+        """The camera (anchored when `anchors` is not None, after the pose feedback steps),
+        posed verts (B, V, 3) and joints (B, 21, 3) in the camera frame, and the per-joint
+        axis-angles (B, 16, 3), root row = the global rotation. Float32, autocast off."""
+        mano, camera = self._posed(regressed, anchors, K)
+        if self.config.feedback_steps:
+            frame = keypoint_frame(*anchors)
+        for _ in range(self.config.feedback_steps):
+            projected, _ = project(place_in_camera(mano.joints, camera), K, MIN_DEPTH)
+            error = frame.vectors(projected - anchors[0])
+            pose = self.regressor.feedback(camera.pose_coeffs, error, anchors[1])
+            mano, camera = self._posed(replace(regressed, pose_coeffs=pose), anchors, K)
         verts = place_in_camera(mano.verts, camera)
         joints = place_in_camera(mano.joints, camera)
         joint_angles = torch.cat([camera.global_rot[:, None], mano.axis_angle[:, 1:]], dim=1)
-        return verts, joints, joint_angles
+        return camera, verts, joints, joint_angles
 
-    def forward(self, images: Tensor, K: Tensor) -> HandPrediction:
+    def forward(
+        self,
+        images: Tensor,
+        K: Tensor,
+        keypoints: Tensor | None = None,
+        confidence: Tensor | None = None,
+    ) -> HandPrediction:
+        """images (B, 3, H, W) in [0, 1], K (B, 3, 3); keypoints (B, 21, 2) and confidence
+        (B, 21): a detector's, read only by a model that `uses_anchors` (else the 2D branch's
+        are its anchors)."""
         _check_inputs(images, K)
         if self.keypoint_net is not None:
             self.keypoint_net.check_image_size(*images.shape[-2:])
-        low, pooled = self.encoder((images - self.pixel_mean) / self.pixel_std)
-        camera = self.regressor(pooled)
-        texture_raw, lights = self.appearance(low)
-        with torch.autocast(images.device.type, enabled=False):
-            verts, joints, joint_angles = self._mesh(camera)
-            keypoints2d, _ = project(joints, K.float(), MIN_DEPTH)
         heatmap_keypoints = None
         if self.keypoint_net is not None:
             heatmap_keypoints = self.keypoint_net(images).keypoints
+        anchors = None
+        if self.uses_anchors:
+            anchors = self._anchors(keypoints, confidence, heatmap_keypoints)
+        low, pooled = self.encoder((images - self.pixel_mean) / self.pixel_std)
+        if self.config.keypoint_input:
+            pooled = torch.cat([pooled, canonical_keypoints(*anchors).to(pooled.dtype)], dim=-1)
+        camera = self.regressor(pooled)
+        texture_raw, lights = self.appearance(low)
+        with torch.autocast(images.device.type, enabled=False):
+            solve = anchors if self.config.camera == "keypoints" else None
+            camera, verts, joints, joint_angles = self._mesh(camera, solve, K.float())
+            keypoints2d, _ = project(joints, K.float(), MIN_DEPTH)
         return HandPrediction(
             pose_coeffs=camera.pose_coeffs,
             global_rot=camera.global_rot,

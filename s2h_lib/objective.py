@@ -5,7 +5,8 @@ depends on the supervision:
 - "self": the image, K, the detector's keypoints and confidences. `batch.truth` is never read.
 - "weak": the keypoint terms read the true 2D keypoints with confidence 1 instead of the
   detector's (the paper's weakly supervised comparison); nothing else changes.
-- "full": as "weak", plus the 3D joint and vertex terms (the labelled upper bound).
+- "full": as "weak", plus the 3D joint and vertex terms, root-relative (the labelled upper
+  bound).
 
 A clip batch has (B, T) leading axes while the prediction holds its B*T frames flattened,
 frame-major within each clip; single-frame terms see the flattened frames, the video terms see
@@ -150,12 +151,16 @@ def _term_functions(
         return tensor.reshape(*targets.clip, *tensor.shape[1:])
 
     def supervised(name: str) -> Tensor:
+        # root-relative (the wrist): the camera's depth is the keypoints' business, and an
+        # absolute 3D term lets a depth error swamp the articulation the bound is meant to show
         truth = batch.truth
+        true_joints = _flatten_frames(truth.joints3d, -2)
+        pred_root, true_root = pred.joints[:, :1], true_joints[:, :1]
         if name == "joints_3d":
-            return losses.joints3d_loss(pred.joints, _flatten_frames(truth.joints3d, -2))
+            return losses.joints3d_loss(pred.joints - pred_root, true_joints - true_root)
         return losses.verts3d_loss(
-            pred.verts,
-            _flatten_frames(truth.verts, -2),
+            pred.verts - pred_root,
+            _flatten_frames(truth.verts, -2) - true_root,
             truth.has_mesh.reshape(-1),
         )
 

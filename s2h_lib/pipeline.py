@@ -16,7 +16,7 @@ from pathlib import Path
 
 from torch.utils.data import Subset
 
-from s2h_lib.baselines import mean_pose_predictor
+from s2h_lib.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.store import build_synth
 from s2h_lib.data.synthetic import SynthConfig
@@ -28,9 +28,11 @@ from s2h_lib.eval_model import (
 )
 from s2h_lib.fit import FitConfig, fit_predictor
 from s2h_lib.refine import refine_predictor
-from s2h_lib.report import write_report
+from s2h_lib.report import findings, write_report
 from s2h_lib.train import MODEL_NAME, train
 from s2h_lib.train_config import load_config, merge_nested
+
+NETWORK, REFINED = "self-supervised network", "network + refinement"
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,10 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
     faces = model.faces
     fit_config = FitConfig(steps=config.fit_steps, seed=config.seed)
     methods = {
-        "self-supervised network": model_predictor(model),
-        "network + refinement": refine_predictor(model, fit_config),
-        "per-image fitting": fit_predictor(fit_config),
-        "mean pose": mean_pose_predictor(),
+        NETWORK: model_predictor(model),
+        REFINED: refine_predictor(model),
+        FITTING: fit_predictor(fit_config),
+        MEAN_POSE: mean_pose_predictor(),
     }
     rows = {name: _score(name, p, faces, test, out, progress) for name, p in methods.items()}
     eval_dirs = {name: _eval_dir(out, name) for name in methods}
@@ -103,6 +105,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
         run_dir / "log.jsonl",
         faces.cpu().numpy(),
         notes,
+        findings(rows, NETWORK, REFINED, FITTING, MEAN_POSE),
     )
 
 

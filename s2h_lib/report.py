@@ -32,6 +32,8 @@ TABLE_METRICS = (
 )
 # Below this projected-size ratio a method's hands have collapsed towards a point.
 COLLAPSE_RATIO = 0.25
+# A network whose projected hands are within this range of their true size has not collapsed.
+SIZE_RATIO_RANGE = (0.8, 1.25)
 
 
 def _png(figure: Figure) -> str:
@@ -77,6 +79,36 @@ def collapse_warnings(rows: dict[str, dict]) -> str:
                 "longer (a GPU preset) or from pretrained encoder weights.</p>"
             )
     return "".join(warnings)
+
+
+def _verdict(passed: bool) -> str:
+    return "<b>yes</b>" if passed else "<b>no</b>"
+
+
+def findings(rows: dict[str, dict], network: str, refined: str, fitting: str, mean: str) -> str:
+    """An HTML list of what this run shows, with its numbers: whether the `network` beats the
+    `mean` pose (PA-MPJPE, PA-MPVPE, 2D error), whether its projections keep the hands' size
+    (within `SIZE_RATIO_RANGE`), and whether `refined` beats per-image `fitting` and in what
+    share of its time (metrics.json's seconds_per_sample, where both have one)."""
+    net, ref, fit, base = rows[network], rows[refined], rows[fitting], rows[mean]
+    low, high = SIZE_RATIO_RANGE
+    ratio = net["projected_size_ratio"]
+    items = [
+        f"The network beats the mean pose: {_verdict(net['pa_mpjpe_mm'] < base['pa_mpjpe_mm'])}"
+        f" (PA-MPJPE {net['pa_mpjpe_mm']:.2f} mm against {base['pa_mpjpe_mm']:.2f} mm; "
+        f"PA-MPVPE {net['pa_mpvpe_mm']:.2f} mm against {base['pa_mpvpe_mm']:.2f} mm; 2D error "
+        f"{net['epe2d_px']:.1f} px against {base['epe2d_px']:.1f} px).",
+        f"Its projections keep the hands' size: {_verdict(low <= ratio <= high)} (projected "
+        f"size {ratio:.2f} of the true one; {low:g} to {high:g} is no collapse).",
+        f"Network + refinement beats per-image fitting: "
+        f"{_verdict(ref['pa_mpjpe_mm'] < fit['pa_mpjpe_mm'])} (PA-MPJPE "
+        f"{ref['pa_mpjpe_mm']:.2f} mm against {fit['pa_mpjpe_mm']:.2f} mm",
+    ]
+    if "seconds_per_sample" in ref and "seconds_per_sample" in fit:
+        share = ref["seconds_per_sample"] / fit["seconds_per_sample"]
+        items[-1] += f", in {share:.0%} of the fitter's time"
+    items[-1] += ")."
+    return "<h2>What this run shows</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
 def pck_figure(rows: dict[str, dict]) -> Figure:
@@ -136,13 +168,16 @@ def write_report(
     log_path: Path | None,
     faces: np.ndarray,
     notes: str = "",
+    summary: str = "",
 ) -> Path:
     """Write the HTML report. `rows` and `eval_dirs` are keyed by method name; the first method
-    is the main one (its median sample gets the 3D view)."""
+    is the main one (its median sample gets the 3D view). `summary`: HTML shown above the
+    table (e.g. `findings`)."""
     main = next(iter(rows))
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{notes}</p>",
+        summary,
         "<h2>Test-split metrics</h2>",
         metrics_table(rows),
         collapse_warnings(rows),

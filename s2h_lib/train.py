@@ -86,6 +86,14 @@ def _frames(batch: HandSample) -> tuple[torch.Tensor, torch.Tensor]:
     return batch.image.flatten(0, -4), batch.K.flatten(0, -3)
 
 
+def _anchors(model: HandNet, batch: HandSample) -> tuple[torch.Tensor, ...]:
+    """The detector keypoints (N, 21, 2) and confidences (N, 21) for a model that reads anchor
+    keypoints (clip axis folded), else nothing: they are inputs, never the truth."""
+    if not model.uses_anchors:
+        return ()
+    return batch.keypoints.flatten(0, -3), batch.confidence.flatten(0, -2)
+
+
 class Trainer:
     """Holds the run's state; `run()` trains every remaining stage."""
 
@@ -193,7 +201,7 @@ class Trainer:
     ) -> LossResult:
         images, K = _frames(batch)
         with _amp_context(self.info.device, self.config.amp):
-            pred = model(images, K)
+            pred = model(images, K, *_anchors(self.model, batch))
         return compute_losses(
             pred,
             batch,
@@ -292,10 +300,12 @@ class Trainer:
             and step % self.config.overlay_every == 0
             and self.info.is_main
         ):
-            images, K = _frames(batch.to(self.info.device))
+            batch = batch.to(self.info.device)
+            images, K = _frames(batch)
+            anchors = [anchor[:8] for anchor in _anchors(self.model, batch)]
             self.model.eval()
             with torch.no_grad():
-                pred = self.model(images[:8], K[:8])
+                pred = self.model(images[:8], K[:8], *anchors)
             self.model.train()
             save_training_overlay(
                 self.run_dir / "overlays" / f"step_{step:07d}.png",

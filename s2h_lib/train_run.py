@@ -30,6 +30,7 @@ HEADLINE_METRICS: dict[str, str] = {
     "pa_auc_joints_0_50mm": "AUC (PA joints, 0-50 mm)",
     "pa_f_score_5mm": "F@5 mm",
     "pa_f_score_15mm": "F@15 mm",
+    "projected_size_ratio": "projected size / true",
 }
 # Further numbers copied from the evaluation into the record when present.
 EXTRA_METRICS = ("mpjpe_mm", "rr_mpjpe_mm", "epe2d_px", "num_samples")

@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from s2h_lib.camera_solve import about_axis
 from s2h_lib.cli import main
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.eval_model import evaluate_predictor
@@ -29,7 +30,7 @@ from s2h_lib.fit import (
     predict_from_camera,
     select_frames,
 )
-from s2h_lib.fit_start import about_axis, closed_form_start, restart_rotations
+from s2h_lib.fit_start import closed_form_start, restart_rotations
 from s2h_lib.hand_model import ManoLayer
 from s2h_lib.losses import middle_proximal_length
 from s2h_lib.metrics import procrustes_align_batch
@@ -514,3 +515,17 @@ def test_cli_names_a_missing_photo_folder(tmp_path: Path, capsys):
     missing = tmp_path / "nowhere"
     assert main(["fit", "--images", str(missing), "--out", str(tmp_path / "out")]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_refinement_of_an_anchored_network_fits_the_keypoints_it_was_given(hand_model):
+    torch.manual_seed(0)
+    config = ModelConfig(camera="keypoints", keypoint_input=True, keypoint_branch=False)
+    model = HandNet(config).eval()
+    batch, _, _ = synthetic_batch(hand_model, count=2, seed=6, size=64)
+    batch = replace(batch, truth=ForbiddenTruth())
+    with torch.no_grad():
+        network = model(batch.image, batch.K, batch.keypoints, batch.confidence)
+    result = refine_batch(model, batch)
+    refined = keypoint_error_px(result.prediction.keypoints2d, batch.keypoints)
+    assert (refined < keypoint_error_px(network.keypoints2d, batch.keypoints)).all()
+    assert result.restart == [INITIAL_RESTART, INITIAL_RESTART], "the network's start only"

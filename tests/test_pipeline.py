@@ -102,7 +102,7 @@ def test_demo_pretrained_weights_reach_the_training_config(tmp_path: Path, capsy
     from s2h_lib.cli import build_parser, demo_config
     from s2h_lib.train_config import load_config
 
-    missing = tmp_path / "resnet18.pth"
+    missing = tmp_path / "lite0.pth"
     assert main(["demo", "--out", str(tmp_path / "demo"), "--pretrained", str(missing)]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "no such file" in err and "nothing is downloaded" in err
@@ -113,4 +113,6 @@ def test_demo_pretrained_weights_reach_the_training_config(tmp_path: Path, capsy
     config = demo_config(args)
     trained = load_config(config.preset, config.train_overrides)
     assert trained.model.pretrained_weights == str(missing)
-    assert load_config(config.preset).model.pretrained_weights is None
+    assert load_config(config.preset).model.pretrained_weights == "imagenet"
+    random = demo_config(build_parser().parse_args(["demo", "--pretrained", "none"]))
+    assert load_config(random.preset, random.train_overrides).model.pretrained_weights is None

@@ -1,0 +1,184 @@
+"""The keypoint-anchored camera: closed-form roll, scale and translation inside the network."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from s2h_lib.camera_solve import CAMERA_Z, about_axis, anchor_to_keypoints
+from s2h_lib.hand_model import ManoLayer
+from s2h_lib.keypoint_features import canonical_keypoints
+from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
+from s2h_lib.model import HandNet, ModelConfig, initial_rotation
+from s2h_lib.render.rasterize import project
+
+SIZE = 128
+FOCAL = 300.0
+
+
+def intrinsics(count: int) -> torch.Tensor:
+    K = torch.tensor([[FOCAL, 0.0, SIZE / 2], [0.0, FOCAL, SIZE / 2], [0.0, 0.0, 1.0]])
+    return K.expand(count, 3, 3).clone()
+
+
+@pytest.fixture(scope="module")
+def rest_joints() -> torch.Tensor:
+    """(2, 21, 3) two posed open-model hands in their model frame, float64."""
+    layer = ManoLayer(use_pca=True, ncomps=30, flat_hand_mean=False).double()
+    generator = torch.Generator().manual_seed(3)
+    pose = torch.cat([torch.zeros(2, 3), 0.8 * torch.randn(2, 30, generator=generator)], 1)
+    _, joints = layer(pose.double())
+    return joints
+
+
+def placed(joints: torch.Tensor, rotation: torch.Tensor, scale: float, trans: torch.Tensor):
+    return trans[:, None] + scale * joints @ rotation.transpose(-1, -2)
+
+
+def test_recovers_the_roll_and_translation_of_a_hand_seen_by_a_camera(rest_joints):
+    count = rest_joints.shape[0]
+    view = initial_rotation("right").double().expand(count, 3, 3)
+    truth_rotation = about_axis(torch.tensor([0.9, -2.4], dtype=torch.float64), CAMERA_Z) @ view
+    truth_trans = torch.tensor([[0.03, -0.02, 0.55], [-0.05, 0.04, 0.7]], dtype=torch.float64)
+    K = intrinsics(count).double()
+    keypoints, _ = project(placed(rest_joints, truth_rotation, 1.0, truth_trans), K, 1e-2)
+    scale = torch.ones(count, dtype=torch.float64)
+    weights = torch.ones(count, 21, dtype=torch.float64)
+    rotation, trans, solved = anchor_to_keypoints(rest_joints, view, scale, keypoints, weights, K)
+    assert solved.all()
+    reprojected, _ = project(placed(rest_joints, rotation, 1.0, trans), K, 1e-2)
+    # the roll is solved on the image-plane shape, so perspective leaves a little error
+    assert (reprojected - keypoints).norm(dim=-1).mean() < 1.0
+    trace = (rotation.transpose(-1, -2) @ truth_rotation).diagonal(0, -2, -1).sum(-1)
+    angle = torch.arccos(((trace - 1) / 2).clamp(-1, 1))
+    assert torch.rad2deg(angle).max() < 3.0
+    torch.testing.assert_close(trans, truth_trans, atol=5e-3, rtol=0)
+
+
+def test_too_few_confident_keypoints_are_not_solved(rest_joints):
+    count = rest_joints.shape[0]
+    view = initial_rotation("right").double().expand(count, 3, 3)
+    keypoints = torch.full((count, 21, 2), 64.0, dtype=torch.float64)
+    weights = torch.zeros(count, 21, dtype=torch.float64)
+    weights[0, :2] = 1.0
+    scale = torch.ones(count, dtype=torch.float64)
+    K = intrinsics(count).double()
+    rotation, trans, solved = anchor_to_keypoints(rest_joints, view, scale, keypoints, weights, K)
+    assert not solved.any()
+    torch.testing.assert_close(rotation, view)
+    assert (trans == 0).all()
+
+
+def test_gradients_through_the_solve_match_finite_differences(rest_joints):
+    view = initial_rotation("right").double()[None]
+    keypoints = torch.tensor([[[40.0 + 2.5 * i, 90.0 - 3.0 * i] for i in range(21)]])
+    keypoints = (
+        keypoints.double()
+        + torch.randn(1, 21, 2, generator=torch.Generator().manual_seed(0)).double()
+    )
+    K = intrinsics(1).double()
+
+    def reprojection(points: torch.Tensor) -> torch.Tensor:
+        weights = torch.ones(1, 21, dtype=torch.float64)
+        rotation, trans, _ = anchor_to_keypoints(
+            points, view, torch.ones(1).double(), keypoints, weights, K
+        )
+        projected, _ = project(placed(points, rotation, 1.0, trans), K, 1e-2)
+        return (projected - keypoints).square().sum()
+
+    points = rest_joints[:1].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(reprojection, (points,), eps=1e-6, atol=1e-4)
+
+
+def test_canonical_keypoints_ignore_position_size_and_roll():
+    generator = torch.Generator().manual_seed(1)
+    keypoints = 20 * torch.randn(1, 21, 2, generator=generator) + 64
+    confidence = torch.rand(1, 21, generator=generator)
+    angle = torch.tensor(1.1)
+    turn = torch.tensor([[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]])
+    moved = 1.7 * keypoints @ turn.T + torch.tensor([13.0, -8.0])
+    torch.testing.assert_close(
+        canonical_keypoints(moved, confidence),
+        canonical_keypoints(keypoints, confidence),
+        atol=1e-4,
+        rtol=0,
+    )
+    features = canonical_keypoints(keypoints, confidence)
+    assert features.shape == (1, 63)
+    canon = features[0, :42].view(21, 2)
+    bone = canon[9] - canon[0]
+    assert bone[0].abs() < 1e-4 and bone[1] < 0, "wrist -> middle MCP points up the image"
+
+
+def anchored_net(**overrides) -> HandNet:
+    config = {"camera": "keypoints", "keypoint_input": True, "keypoint_branch": False}
+    return HandNet(ModelConfig(**(config | overrides))).eval()
+
+
+def test_anchored_network_puts_the_hand_on_the_keypoints_at_the_prior_scale():
+    torch.manual_seed(0)
+    net = anchored_net()
+    count = 2
+    keypoints = torch.tensor([[[50.0 + 1.5 * i, 85.0 - 2.0 * i] for i in range(21)]] * count)
+    confidence = torch.ones(count, 21)
+    with torch.no_grad():
+        pred = net(torch.rand(count, 3, 64, 64), intrinsics(count), keypoints, confidence)
+    bone = middle_proximal_length(pred.joints)
+    torch.testing.assert_close(bone, torch.full_like(bone, MIDDLE_PROXIMAL_LENGTH_M))
+    centre_error = (pred.keypoints2d.mean(1) - keypoints.mean(1)).norm(dim=-1)
+    assert (centre_error < 3.0).all(), centre_error
+    assert (pred.joints[..., 2] > 0).all()
+
+
+def test_anchored_network_needs_keypoints_or_a_2d_branch():
+    net = anchored_net()
+    with pytest.raises(ValueError, match="pass keypoints to forward"):
+        net(torch.rand(1, 3, 64, 64), intrinsics(1))
+    with_branch = anchored_net(
+        keypoint_branch=True, num_stacks=1, keypoint_features=8, hourglass_depth=1
+    )
+    with torch.no_grad():
+        pred = with_branch(torch.rand(1, 3, 64, 64), intrinsics(1))
+    assert torch.isfinite(pred.verts).all()
+
+
+def test_regressed_camera_ignores_given_keypoints():
+    torch.manual_seed(0)
+    net = HandNet(ModelConfig(keypoint_branch=False)).eval()
+    images, K = torch.rand(1, 3, 64, 64), intrinsics(1)
+    with torch.no_grad():
+        plain = net(images, K)
+        given = net(images, K, torch.full((1, 21, 2), math.nan), torch.ones(1, 21))
+    torch.testing.assert_close(plain.verts, given.verts)
+
+
+def test_feedback_steps_update_the_pose_from_the_reprojection_error():
+    with pytest.raises(ValueError, match="only with camera='keypoints'"):
+        ModelConfig(feedback_steps=2)
+    images, K = torch.rand(2, 3, 64, 64), intrinsics(2)
+    keypoints = torch.tensor([[[50.0 + 1.5 * i, 85.0 - 2.0 * i] for i in range(21)]] * 2)
+    moved = keypoints.clone()
+    moved[:, 4] += 10.0  # the thumb tip elsewhere
+    confidence = torch.ones(2, 21)
+    # without the keypoint input only the feedback reads the anchors' shape
+    plain = anchored_net(keypoint_input=False)
+    looped = anchored_net(keypoint_input=False, feedback_steps=2)
+    last = looped.regressor.feedback.net[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        torch.testing.assert_close(
+            looped(images, K, keypoints, confidence).verts,
+            plain(images, K, keypoints, confidence).verts,
+        )
+        torch.testing.assert_close(
+            looped(images, K, moved, confidence).pose_coeffs,
+            looped(images, K, keypoints, confidence).pose_coeffs,
+        )
+        last.weight.normal_(std=0.1)
+        assert not torch.allclose(
+            looped(images, K, moved, confidence).pose_coeffs,
+            looped(images, K, keypoints, confidence).pose_coeffs,
+        )
