@@ -86,7 +86,7 @@ class KeypointLifter(nn.Module):
 def predict(model: nn.Module, source: str, batch: HandSample) -> tuple[Tensor, Tensor]:
     """Joints (B, 21, 3) (any frame: scored after Procrustes) and finger axis-angles (B, 15, 3)."""
     if source == "image":
-        prediction = model(batch.image, batch.K)
+        prediction = model.predict(batch)
         return prediction.joints, prediction.joint_angles[:, 1:]
     if source == "noisy_kp":
         return model(keypoint_features(batch.keypoints, batch.confidence))

@@ -96,11 +96,8 @@ def model_predictor(model: HandNet) -> Predictor:
     device = next(model.parameters()).device
 
     def predict(batch: HandSample) -> HandPrediction:
-        anchors = (batch.keypoints, batch.confidence) if model.uses_anchors else ()
         with torch.no_grad():
-            return model(
-                batch.image.to(device), batch.K.to(device), *(a.to(device) for a in anchors)
-            )
+            return model.predict(batch.to(device))
 
     return predict
 

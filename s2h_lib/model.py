@@ -46,9 +46,10 @@ import torch
 from torch import Tensor, nn
 
 from s2h_lib.camera_solve import anchor_to_keypoints
+from s2h_lib.data.sample import HandSample
 from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
 from s2h_lib.hand_model import ManoLayer
-from s2h_lib.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints, keypoint_frame
+from s2h_lib.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
 from s2h_lib.keypoint_net import KeypointNet
 from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
 from s2h_lib.mano_io import NUM_BETAS
@@ -73,7 +74,6 @@ MIN_IMAGE_SIZE = 64
 IMAGE_RANGE_TOLERANCE = 0.01
 ROTATION_SIZES = {"rot6d": 6, "axisang": 3}
 CAMERAS = ("regressed", "keypoints")
-FEEDBACK_WIDTH = 256
 GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
 
 
@@ -94,9 +94,6 @@ class ModelConfig:
     anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
     their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
     2D branch's (last stack, confidence 1).
-    feedback_steps: with the keypoint-anchored camera, this many steps of learned error
-    feedback (`PoseFeedback`, one set of weights for all steps): each reads the anchored hand's
-    reprojection error in the anchors' frame and updates the pose coefficients.
     freeze_stem: keep the encoder's layers up to stride 4 (ImageNet's generic edge and colour
     filters) as they were loaded, BatchNorm statistics included: about a fifth less time a
     step on a CPU.
@@ -118,7 +115,6 @@ class ModelConfig:
     rotation: Literal["rot6d", "axisang"] = "rot6d"
     camera: Literal["regressed", "keypoints"] = "regressed"
     keypoint_input: bool = False
-    feedback_steps: int = 0
     freeze_stem: bool = False
     texture: Literal["vertex", "face"] = "vertex"
     keypoint_branch: bool = True
@@ -142,11 +138,6 @@ class ModelConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.feedback_steps < 0 or (self.feedback_steps and self.camera != "keypoints"):
-            raise ValueError(
-                "feedback_steps must be >= 0, and > 0 only with camera='keypoints' (it reads the "
-                f"reprojection error on the anchor keypoints), got {self.feedback_steps}"
-            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -199,30 +190,9 @@ class CameraPose:
     trans: Tensor | None
 
 
-class PoseFeedback(nn.Module):
-    """One step of learned error feedback: pose coefficients (B, P), the anchored hand's
-    reprojection error in the anchors' frame (B, 21, 2) and the anchors' confidences (B, 21)
-    -> updated pose coefficients (B, P). Its last layer starts near zero, so an untrained step
-    leaves the pose as it is."""
-
-    def __init__(self, ncomps: int) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(ncomps + KEYPOINT_FEATURES, FEEDBACK_WIDTH),
-            nn.ReLU(inplace=True),
-            nn.Linear(FEEDBACK_WIDTH, FEEDBACK_WIDTH),
-            nn.ReLU(inplace=True),
-            _small_init(nn.Linear(FEEDBACK_WIDTH, ncomps)),
-        )
-
-    def forward(self, pose: Tensor, error: Tensor, confidence: Tensor) -> Tensor:
-        return pose + self.net(torch.cat([pose, error.flatten(1), confidence], dim=-1))
-
-
 class PoseRegressor(nn.Module):
     """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP). Without
-    `camera_heads` it predicts no scale and translation (the keypoint-anchored camera). With
-    `feedback` it holds the `PoseFeedback` step that `HandNet` runs after it."""
+    `camera_heads` it predicts no scale and translation (the keypoint-anchored camera)."""
 
     def __init__(
         self,
@@ -233,10 +203,12 @@ class PoseRegressor(nn.Module):
         initial_rotation: Tensor,
         initial_trans: Tensor,
         camera_heads: bool = True,
-        feedback: bool = False,
+        keypoint_input: bool = False,
     ) -> None:
         super().__init__()
         self.rotation_mode = rotation_mode
+        self.keypoint_input = keypoint_input
+        feature_dim += KEYPOINT_FEATURES if keypoint_input else 0
         self.trunk = nn.Sequential(
             nn.Linear(feature_dim, 1024),
             nn.LayerNorm(1024),
@@ -257,10 +229,14 @@ class PoseRegressor(nn.Module):
         if camera_heads:
             self.trans = _camera_head(512, 3, initial_trans)
             self.scale = _camera_head(512, 1, torch.tensor([INITIAL_SCALE]))
-        # last, so that the other layers initialise the same with and without it
-        self.feedback = PoseFeedback(ncomps) if feedback else None
 
-    def forward(self, features: Tensor) -> CameraPose:
+    def forward(self, features: Tensor, keypoints: Tensor | None = None) -> CameraPose:
+        """features (B, D) pooled image features; keypoints (B, 63) `canonical_keypoints`,
+        given exactly when the regressor was built with `keypoint_input`."""
+        if (keypoints is None) == self.keypoint_input:
+            raise ValueError("keypoints must be given exactly when built with keypoint_input")
+        if keypoints is not None:
+            features = torch.cat([features, keypoints.to(features.dtype)], dim=-1)
         hidden = self.trunk(features)
         raw_rot = self.rot(hidden).float()
         if self.rotation_mode == "rot6d":
@@ -405,16 +381,15 @@ class HandNet(nn.Module):
             self.encoder = ImageEncoder(config.encoder, config.pretrained_weights)
             self.encoder.early.requires_grad_(not config.freeze_stem)
             rotation = initial_rotation(config.side)
-            extra = KEYPOINT_FEATURES if config.keypoint_input else 0
             self.regressor = PoseRegressor(
-                self.encoder.feature_dim + extra,
+                self.encoder.feature_dim,
                 config.ncomps,
                 config.predict_shape,
                 config.rotation,
                 rotation,
                 self._initial_trans(rotation),
                 camera_heads=config.camera == "regressed",
-                feedback=config.feedback_steps > 0,
+                keypoint_input=config.keypoint_input,
             )
             num_colours = self.hand_model.num_verts
             if config.texture == "face":
@@ -533,33 +508,26 @@ class HandNet(nn.Module):
             trans=torch.where(solved[:, None], trans, fallback),
         )
 
-    def _posed(self, regressed: CameraPose, anchors, K: Tensor):
-        """The hand model's output for `regressed`'s pose and shape, and the camera: anchored
-        when `anchors` is not None, else `regressed` itself."""
-        root = regressed.pose_coeffs.new_zeros(regressed.pose_coeffs.shape[0], 3)
+    def _mesh(self, camera: CameraPose, anchors, K: Tensor):
+        """The camera (anchored when `anchors` is not None), posed verts (B, V, 3) and joints
+        (B, 21, 3) in the camera frame, and the per-joint axis-angles (B, 16, 3), root row =
+        the global rotation. Float32, autocast off."""
+        root = camera.pose_coeffs.new_zeros(camera.pose_coeffs.shape[0], 3)
         mano = self.hand_model.forward_full(
-            torch.cat([root, regressed.pose_coeffs], dim=1), regressed.betas
+            torch.cat([root, camera.pose_coeffs], dim=1), camera.betas
         )
-        if anchors is None:
-            return mano, regressed
-        return mano, self._anchored(regressed, mano.joints, anchors, K)
-
-    def _mesh(self, regressed: CameraPose, anchors, K: Tensor):
-        """The camera (anchored when `anchors` is not None, after the pose feedback steps),
-        posed verts (B, V, 3) and joints (B, 21, 3) in the camera frame, and the per-joint
-        axis-angles (B, 16, 3), root row = the global rotation. Float32, autocast off."""
-        mano, camera = self._posed(regressed, anchors, K)
-        if self.config.feedback_steps:
-            frame = keypoint_frame(*anchors)
-        for _ in range(self.config.feedback_steps):
-            projected, _ = project(place_in_camera(mano.joints, camera), K, MIN_DEPTH)
-            error = frame.vectors(projected - anchors[0])
-            pose = self.regressor.feedback(camera.pose_coeffs, error, anchors[1])
-            mano, camera = self._posed(replace(regressed, pose_coeffs=pose), anchors, K)
+        if anchors is not None:
+            camera = self._anchored(camera, mano.joints, anchors, K)
         verts = place_in_camera(mano.verts, camera)
         joints = place_in_camera(mano.joints, camera)
         joint_angles = torch.cat([camera.global_rot[:, None], mano.axis_angle[:, 1:]], dim=1)
         return camera, verts, joints, joint_angles
+
+    def predict(self, batch: HandSample) -> HandPrediction:
+        """The prediction for a batch of single images (B, 3, H, W): their detector keypoints
+        go in only when the model reads anchors (`uses_anchors`); the truth is never read."""
+        anchors = (batch.keypoints, batch.confidence) if self.uses_anchors else ()
+        return self(batch.image, batch.K, *anchors)
 
     def forward(
         self,
@@ -581,9 +549,8 @@ class HandNet(nn.Module):
         if self.uses_anchors:
             anchors = self._anchors(keypoints, confidence, heatmap_keypoints)
         low, pooled = self.encoder((images - self.pixel_mean) / self.pixel_std)
-        if self.config.keypoint_input:
-            pooled = torch.cat([pooled, canonical_keypoints(*anchors).to(pooled.dtype)], dim=-1)
-        camera = self.regressor(pooled)
+        features = canonical_keypoints(*anchors) if self.config.keypoint_input else None
+        camera = self.regressor(pooled, features)
         texture_raw, lights = self.appearance(low)
         with torch.autocast(images.device.type, enabled=False):
             solve = anchors if self.config.camera == "keypoints" else None

@@ -26,7 +26,7 @@ from s2h_lib.data.detector import (
 from s2h_lib.data.image_io import list_images, read_rgb
 from s2h_lib.data.noise import NoiseModel, NoiseParams, measure, simulate
 from s2h_lib.data.photos import PhotoHand
-from s2h_lib.data.sample import HandSample
+from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.data.store import MANIFEST_NAME, build_synth
 from s2h_lib.data.synthetic import SynthConfig
 from s2h_lib.eval_model import load_trained_model
@@ -403,7 +403,7 @@ def inspect_terms(
     the chain rule through the network is the same for every term.) Self-supervised:
     `batch.truth` is not read. Returns the (detached) prediction and one inspection per term,
     in `loss_config.TERMS` order."""
-    pred = model(batch.image, batch.K)
+    pred = model.predict(batch)
     result = compute_losses(pred, batch, model.hand_model.faces, config, stage=stage)
     outputs = {name: getattr(pred, name) for name in PULLED_OUTPUTS}
     outputs = {name: value for name, value in outputs.items() if value is not None}
@@ -601,7 +601,7 @@ def predict_hand(net: HandNet, hand: FoundHand) -> HandPrediction:
     device = next(net.parameters()).device
     sample = hand.to_fit
     with torch.no_grad():
-        pred = net(sample.image[None].to(device), sample.K[None].to(device))
+        pred = net.predict(collate_samples([sample]).to(device))
     pred = HandPrediction(**{k: None if v is None else v.cpu() for k, v in vars(pred).items()})
     return mirror_prediction(pred, sample.image.shape[-1]) if hand.side == "left" else pred
 

@@ -152,33 +152,3 @@ def test_regressed_camera_ignores_given_keypoints():
         plain = net(images, K)
         given = net(images, K, torch.full((1, 21, 2), math.nan), torch.ones(1, 21))
     torch.testing.assert_close(plain.verts, given.verts)
-
-
-def test_feedback_steps_update_the_pose_from_the_reprojection_error():
-    with pytest.raises(ValueError, match="only with camera='keypoints'"):
-        ModelConfig(feedback_steps=2)
-    images, K = torch.rand(2, 3, 64, 64), intrinsics(2)
-    keypoints = torch.tensor([[[50.0 + 1.5 * i, 85.0 - 2.0 * i] for i in range(21)]] * 2)
-    moved = keypoints.clone()
-    moved[:, 4] += 10.0  # the thumb tip elsewhere
-    confidence = torch.ones(2, 21)
-    # without the keypoint input only the feedback reads the anchors' shape
-    plain = anchored_net(keypoint_input=False)
-    looped = anchored_net(keypoint_input=False, feedback_steps=2)
-    last = looped.regressor.feedback.net[-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.zero_()
-        torch.testing.assert_close(
-            looped(images, K, keypoints, confidence).verts,
-            plain(images, K, keypoints, confidence).verts,
-        )
-        torch.testing.assert_close(
-            looped(images, K, moved, confidence).pose_coeffs,
-            looped(images, K, keypoints, confidence).pose_coeffs,
-        )
-        last.weight.normal_(std=0.1)
-        assert not torch.allclose(
-            looped(images, K, moved, confidence).pose_coeffs,
-            looped(images, K, keypoints, confidence).pose_coeffs,
-        )
