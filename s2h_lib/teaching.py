@@ -565,8 +565,8 @@ class TourModel:
 
 def tour_model(model_path: str | Path) -> TourModel:
     """The trained network in `model_path` (a `model.pt` of `s2h train`) with its training crop
-    size; when there is no such file, the untrained `TOUR_PRESET` network (random weights: its
-    guess is a fixed hand, whatever the photo), said so in `description`."""
+    size; when there is no such file, the untrained `TOUR_PRESET` network (ImageNet encoder,
+    heads at their start: its guess is close to the mean hand), said so in `description`."""
     path = Path(model_path).expanduser()
     if path.is_file():
         net, config = load_trained_model(path)
@@ -576,7 +576,7 @@ def tour_model(model_path: str | Path) -> TourModel:
         )
     preset = PRESETS[TOUR_PRESET]
     description = (
-        f"UNTRAINED network (random weights, preset {TOUR_PRESET}): no model at {path}. Its "
+        f"UNTRAINED network (untrained heads, preset {TOUR_PRESET}): no model at {path}. Its "
         "prediction shows what the network starts from; run `make demo` for a trained one."
     )
     return TourModel(HandNet(preset.model).eval(), preset.data.image_size, False, description)

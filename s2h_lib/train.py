@@ -247,6 +247,12 @@ class Trainer:
     def _optimiser(self, stage: StageConfig, resuming: bool):
         self.model.set_trainable(stage.groups)
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(
+                f"stage {stage.name} trains {sorted(stage.groups)}, which this model does not "
+                "have (a kp stage needs ModelConfig.keypoint_branch=True); drop the stage or "
+                "build the model with them"
+            )
         optimizer = torch.optim.Adam(params, lr=stage.lr)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, list(stage.milestones), gamma=LR_DECAY

@@ -140,20 +140,16 @@ def _presets() -> dict[str, TrainConfig]:
     anchored = ModelConfig(camera="keypoints", keypoint_input=True)
     synth = DataConfig(dataset="synth", root="data/s2h_synth", image_size=128)
     return {
-        # About 8 minutes on 2 CPU cores (96 px crops of the 128 px benchmark): the 3D branch
-        # on keypoints and priors, then everything on clips with the renderer's appearance
-        # terms and the video terms (4 clips of 8 frames a step). No 2D branch: the anchors
-        # and the refinement's targets are the detector's keypoints, and training a branch
-        # would take time the 3D branch needs (method notes in the README).
+        # About 6 minutes on 2 CPU cores (96 px crops of the 128 px benchmark): the 3D branch
+        # on keypoints and priors. No 2D branch: the anchors and the refinement's targets are
+        # the detector's keypoints, and a branch would take time the 3D branch needs. No video
+        # stage: 40 steps of it after this one cost 2.4 mm (method notes in the README).
         "synth-cpu-demo": TrainConfig(
             name="synth-cpu-demo",
             model=replace(anchored, keypoint_branch=False, freeze_stem=True),
             losses=LossConfig().without("branch2d"),
             data=replace(synth, workers=2, image_size=96),
-            stages=(
-                StageConfig("shape", 600, 1e-3, (400,), 32),
-                _stage("video", 40, 1e-4, 4),
-            ),
+            stages=(StageConfig("shape", 600, 1e-3, (400,), 32),),
             checkpoint_every=100,
             overlay_every=250,
         ),

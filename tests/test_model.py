@@ -16,7 +16,14 @@ from s2h_lib.model import (
 from s2h_lib.rotations import axis_angle_to_matrix
 
 SIZE = 128
-SMALL_HOURGLASS = {"keypoint_features": 32, "num_stacks": 2, "hourglass_depth": 2}
+# resnet18 from random weights: what these tests were written for (the encoders have their own)
+SMALL_HOURGLASS = {
+    "keypoint_features": 32,
+    "num_stacks": 2,
+    "hourglass_depth": 2,
+    "encoder": "resnet18",
+    "pretrained_weights": None,
+}
 WRIST, THUMB_TIP, INDEX_MCP, MIDDLE_TIP, PINKY_MCP, PINKY_TIP = 0, 4, 5, 12, 17, 20
 
 
@@ -80,7 +87,9 @@ def test_shapes_resnet18_per_vertex(net, prediction):
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"encoder": "efficientnet_b0"}, {"texture": "face"}], ids=["effnet", "face"]
+    "overrides",
+    [{"encoder": "efficientnet_b0"}, {"encoder": "efficientnet_lite0"}, {"texture": "face"}],
+    ids=["effnet", "lite0", "face"],
 )
 def test_shapes_other_encoder_and_per_face_texture(overrides):
     model = make_net(**overrides).eval()

@@ -14,8 +14,10 @@ from helpers.tiny_training import build_tiny_synth, tiny_config
 
 from s2h_lib import train as train_module
 from s2h_lib.checkpoint import CheckpointError, load_checkpoint
+from s2h_lib.loss_config import LossConfig
 from s2h_lib.objective import LossResult
 from s2h_lib.train import TrainingDivergedError, train
+from s2h_lib.train_config import StageConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,10 +135,27 @@ def test_self_supervision_builds_every_dataset_without_truth(synth_root, tmp_pat
 
     monkeypatch.setattr(train_module, "make_dataset", spy)
     train(tiny_config(synth_root), tmp_path / "self", progress=False)
+    # the anchored camera reads the detector keypoints of each batch, never the truth
+    anchored = replace(
+        tiny_config(synth_root).model,
+        camera="keypoints",
+        keypoint_input=True,
+        keypoint_branch=False,
+    )
+    config = tiny_config(synth_root, model=anchored, losses=LossConfig().without("branch2d"))
+    result = train(config, tmp_path / "anchored", progress=False)
+    assert result.global_step == config.total_steps
     assert seen and not any(seen)
     seen.clear()
     train(tiny_config(synth_root, supervision="full"), tmp_path / "full", progress=False)
     assert seen and all(seen)
+
+
+def test_a_stage_with_nothing_to_train_is_refused(synth_root, tmp_path):
+    model = replace(tiny_config(synth_root).model, keypoint_branch=False)
+    config = tiny_config(synth_root, model=model, stages=(StageConfig("kp", 2, batch_size=4),))
+    with pytest.raises(ValueError, match=r"a kp stage needs ModelConfig\.keypoint_branch=True"):
+        train(config, tmp_path / "run", progress=False)
 
 
 def test_two_processes_under_torchrun_hold_identical_parameters(synth_root, tmp_path):

@@ -38,7 +38,11 @@ def tiny_config(data_root: Path, **changes) -> TrainConfig:
     config = TrainConfig(
         name="tiny",
         model=ModelConfig(
-            encoder="resnet18", num_stacks=1, keypoint_features=16, hourglass_depth=2
+            encoder="resnet18",
+            pretrained_weights=None,
+            num_stacks=1,
+            keypoint_features=16,
+            hourglass_depth=2,
         ),
         data=DataConfig(root=str(data_root), image_size=IMAGE_SIZE, workers=0, rotation_deg=30),
         stages=(
