@@ -1,6 +1,5 @@
 """compute_losses: what each stage computes, what it may read, the render, clips, NaN terms."""
 
-import math
 from dataclasses import replace
 
 import pytest
@@ -168,13 +167,22 @@ def test_weak_supervision_reads_true_keypoints_with_confidence_one(layer):
 
 def test_full_supervision_adds_the_3d_terms(layer):
     pred = make_prediction(layer)
-    batch = make_batch(pred, truth=make_truth(pred, joint_offset=0.002))
-    result = compute_losses(
-        pred, batch, layer.faces, LossConfig(), stage="shape", supervision="full"
-    )
-    expected = 0.002 * math.sqrt(3.0)
-    assert result.unweighted["joints_3d"].item() == pytest.approx(expected, rel=1e-5)
-    assert result.unweighted["verts_3d"].item() == 0.0
+
+    def full(truth: HandTruth) -> dict:
+        batch = make_batch(pred, truth=truth)
+        config = LossConfig()
+        return compute_losses(pred, batch, layer.faces, config, stage="shape", supervision="full")
+
+    # root-relative: joints moved as a whole cost nothing, while the mesh, which stayed, is now
+    # 2 mm off in every coordinate relative to the true wrist (L1 per coordinate)
+    moved = full(make_truth(pred, joint_offset=0.002)).unweighted
+    assert moved["joints_3d"].item() < 1e-7
+    assert moved["verts_3d"].item() == pytest.approx(0.002, rel=1e-4)
+    truth = make_truth(pred)
+    truth.joints3d[:, 20, 0] += 0.021  # the little fingertip 21 mm off: mean 1 mm over 21
+    bent = full(truth).unweighted
+    assert bent["joints_3d"].item() == pytest.approx(0.001, rel=1e-4)
+    assert bent["verts_3d"].item() == 0.0
 
 
 def test_weak_supervision_without_truth_raises(layer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from s2h_lib.report import COLLAPSE_RATIO, collapse_warnings
+from s2h_lib.report import COLLAPSE_RATIO, collapse_warnings, findings
 
 
 def test_a_collapsed_method_is_named_and_explained() -> None:
@@ -20,3 +20,32 @@ def test_a_collapsed_method_is_named_and_explained() -> None:
 def test_no_warning_at_or_above_the_threshold() -> None:
     assert collapse_warnings({"m": {"projected_size_ratio": COLLAPSE_RATIO}}) == ""
     assert collapse_warnings({}) == ""
+
+
+def _row(pa_mpjpe: float, pa_mpvpe: float, epe: float, ratio: float, seconds: float) -> dict:
+    return {
+        "pa_mpjpe_mm": pa_mpjpe,
+        "pa_mpvpe_mm": pa_mpvpe,
+        "epe2d_px": epe,
+        "projected_size_ratio": ratio,
+        "seconds_per_sample": seconds,
+    }
+
+
+def test_findings_state_each_target_with_the_runs_numbers() -> None:
+    rows = {
+        "net": _row(12.4, 7.5, 12.0, 1.02, 0.01),
+        "refined": _row(10.9, 6.9, 11.0, 0.95, 0.1),
+        "fit": _row(11.4, 7.1, 11.0, 0.9, 0.5),
+        "mean": _row(14.0, 8.5, 33.0, 2.3, 0.001),
+    }
+    text = findings(rows, "net", "refined", "fit", "mean")
+    items = text.split("<li>")[1:]
+    assert len(items) == 3 and all("<b>yes</b>" in item for item in items)
+    assert "12.40 mm against 14.00 mm" in items[0] and "7.50 mm against 8.50 mm" in items[0]
+    assert "size 1.02 of the true one" in items[1]
+    assert "in 20% of the fitter's time" in items[2]
+    rows["net"] = _row(14.5, 9.0, 12.0, 0.5, 0.01)
+    rows["refined"] = _row(11.6, 7.2, 11.0, 0.95, 0.1)
+    items = findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]
+    assert all("<b>no</b>" in item for item in items)

@@ -80,7 +80,7 @@ def test_run_config_rejects_an_unknown_group_naming_the_known_ones():
 
 
 def test_video_stage_is_detected():
-    assert has_video_stage(PRESETS["synth-cpu-demo"])
+    assert not has_video_stage(PRESETS["synth-cpu-demo"])
     assert has_video_stage(PRESETS["synth-full"])
     assert not has_video_stage(PRESETS["freihand-gpu"])
 
@@ -123,7 +123,7 @@ def test_loss_curves_have_one_panel_per_term(tmp_path):
 
 
 def test_run_record_holds_the_run_and_its_headline_numbers():
-    config = run_config("synth-cpu-demo", ablate=["motion"], seed=2, steps=8)
+    config = run_config("synth-full", ablate=["motion"], seed=2, steps=8)
     report = {key: float(i) for i, key in enumerate(HEADLINE_METRICS)}
     report |= {"num_samples": 8, "pck_curves": {"thresholds_mm": [0.0, 50.0]}, "extra": 1}
     record = run_record(config, report, eval_split="val", train_seconds=1.5, files=["b", "a"])
