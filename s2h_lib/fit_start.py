@@ -31,7 +31,7 @@ from s2h_lib.camera_solve import (
     solve_translation,
 )
 from s2h_lib.losses import middle_proximal_length
-from s2h_lib.model import INITIAL_DEPTH, MIN_DEPTH, initial_rotation
+from s2h_lib.model import MIN_DEPTH, initial_rotation, on_axis_translation
 from s2h_lib.rotations import quaternion_to_matrix
 
 # Turn about the image's vertical axis applied to `initial_rotation`: which side of the hand
@@ -105,8 +105,7 @@ def closed_form_start(
         offsets, keypoints.repeat(restarts, 1, 1), K.repeat(restarts, 1, 1), weights
     )
 
-    on_axis = rest_centroid.new_tensor([0.0, 0.0, INITIAL_DEPTH])
-    initial_trans = on_axis - scale[:, None] * (view @ rest_centroid)
+    initial_trans = on_axis_translation(view, rest_centroid, scale)
     depth = trans[:, 2] + scale * (rotation @ rest_centroid)[:, 2]
     usable = (confidence > 0).sum(-1) >= MIN_CONFIDENT_KEYPOINTS
     good = usable.repeat(restarts) & (depth > MIN_DEPTH) & torch.isfinite(trans).all(-1)

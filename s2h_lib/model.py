@@ -329,6 +329,13 @@ def initial_rotation(side: str) -> Tensor:
     return target @ source.T
 
 
+def on_axis_translation(rotation: Tensor, centroid: Tensor, scale: Tensor) -> Tensor:
+    """t (..., 3) that puts a model-frame `centroid` (..., 3), turned by `rotation` (..., 3, 3)
+    and scaled by `scale` (...), on the optical axis at `INITIAL_DEPTH`: t = (0, 0, d) - s R c."""
+    on_axis = centroid.new_tensor([0.0, 0.0, INITIAL_DEPTH])
+    return on_axis - scale[..., None] * (rotation @ centroid[..., None])[..., 0]
+
+
 def place_in_camera(points: Tensor, camera: CameraPose) -> Tensor:
     """X_cam = t + |s| R X for model-frame points (B, N, 3) -> (B, N, 3)."""
     rotated = points @ camera.rotation.transpose(-1, -2)
@@ -423,8 +430,7 @@ class HandNet(nn.Module):
         coeffs = torch.zeros(1, 3 + self.config.ncomps)
         with torch.no_grad():
             verts, _ = self.hand_model(coeffs)
-        centroid = verts[0].mean(0)
-        return torch.tensor([0.0, 0.0, INITIAL_DEPTH]) - INITIAL_SCALE * rotation @ centroid
+        return on_axis_translation(rotation, verts[0].mean(0), torch.tensor(INITIAL_SCALE))
 
     @property
     def faces(self) -> Tensor:
@@ -505,9 +511,7 @@ class HandNet(nn.Module):
         cannot be solved sit on the optical axis at `INITIAL_DEPTH`."""
         scale = MIDDLE_PROXIMAL_LENGTH_M / middle_proximal_length(joints).clamp_min(1e-6)
         rotation, trans, solved = anchor_to_keypoints(joints, camera.rotation, scale, *anchors, K)
-        centroid = joints.mean(-2)
-        on_axis = centroid.new_tensor([0.0, 0.0, INITIAL_DEPTH])
-        fallback = on_axis - scale[:, None] * (centroid[:, None] @ rotation.transpose(-1, -2))[:, 0]
+        fallback = on_axis_translation(rotation, joints.mean(-2), scale)
         return replace(
             camera,
             rotation=rotation,
@@ -516,7 +520,9 @@ class HandNet(nn.Module):
             trans=torch.where(solved[:, None], trans, fallback),
         )
 
-    def _mesh(self, camera: CameraPose, anchors, K: Tensor):
+    def _mesh(
+        self, camera: CameraPose, anchors, K: Tensor
+    ) -> tuple[CameraPose, Tensor, Tensor, Tensor]:
         """The camera (anchored when `anchors` is not None), posed verts (B, V, 3) and joints
         (B, 21, 3) in the camera frame, and the per-joint axis-angles (B, 16, 3), root row =
         the global rotation. Float32, autocast off."""
@@ -548,10 +554,9 @@ class HandNet(nn.Module):
         (B, 21): a detector's, read only by a model that `uses_anchors` (else the 2D branch's
         are its anchors)."""
         _check_inputs(images, K)
-        if self.keypoint_net is not None:
-            self.keypoint_net.check_image_size(*images.shape[-2:])
         heatmap_keypoints = None
         if self.keypoint_net is not None:
+            self.keypoint_net.check_image_size(*images.shape[-2:])
             heatmap_keypoints = self.keypoint_net(images).keypoints
         anchors = None
         if self.uses_anchors:
