@@ -7,7 +7,7 @@ prints, overall and per group, how often it finds a hand and how often its best 
 (mean keypoint error under CORRECT_FRACTION of the hand size). Groups: the side of the hand the
 camera sees, the hand's size in the image, whether an occluder covers part of it, and the skin
 tone (lighter or darker half). A rate well under the real photos' (`s2h data detect` on
-`../shared/real_photos/`) says where the renders still look unlike photos.
+`s2h_lib/assets/photos/`) says where the renders still look unlike photos.
 """
 
 from __future__ import annotations

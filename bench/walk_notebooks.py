@@ -93,7 +93,7 @@ def notebooks_changed() -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=None, help="notebook number prefixes")
-    parser.add_argument("--out", type=Path, default=REPO / "out" / "lab_walk")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "lab_walk")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per notebook")
     args = parser.parse_args()
     chromium = find_chromium()

@@ -1,7 +1,7 @@
 """Fit the detector-noise model to the real detector (mediapipe) on S2H-Synth images.
 
     python data_scripts/calibrate_noise.py [--count 300] [--size 256] [--fit-size 128]
-        [--out s2h_lib/assets/detector_noise.json] [--raw out/calibration/detections.npz]
+        [--out s2h_lib/assets/detector_noise.json] [--raw runs/calibration/detections.npz]
 
 Renders `count` S2H-Synth scenes (seeds apart from every benchmark split) at `size` pixels,
 runs the detector on them at that size and downscaled to `fit-size` (the benchmark's image

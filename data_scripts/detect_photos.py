@@ -1,6 +1,6 @@
 """Run the 2D hand detector over a folder of photos and draw what it found.
 
-    python data_scripts/detect_photos.py --images ../shared/real_photos --out out/detect
+    python data_scripts/detect_photos.py --images s2h_lib/assets/photos --out runs/detect
 
 Writes OUT/keypoints.json (the `s2h data detect` file, resumable), one overlay PNG per photo in
 OUT/overlays/ (skeleton in the finger colours of s2h_lib.viz, marker size = joint confidence,
@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from s2h_lib.data.detect_folder import FolderDetections, ImageDetections, detect_folder
 from s2h_lib.data.detector import DetectorConfig
 from s2h_lib.data.image_io import read_rgb
+from s2h_lib.paths import SAMPLE_PHOTOS_DIR
 from s2h_lib.viz import draw_skeleton_2d
 
 SHEET_COLUMNS = 5
@@ -107,8 +108,8 @@ def write_pictures(folder: Path, result: FolderDetections, out: Path) -> list[Pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=Path, default=Path("../shared/real_photos"))
-    parser.add_argument("--out", type=Path, default=Path("out/detect"))
+    parser.add_argument("--images", type=Path, default=SAMPLE_PHOTOS_DIR)
+    parser.add_argument("--out", type=Path, default=Path("runs/detect"))
     parser.add_argument("--max-hands", type=int, default=2)
     parser.add_argument("--views", nargs="*", default=["flip"], choices=["flip", "zoom"])
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)

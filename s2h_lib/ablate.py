@@ -37,6 +37,7 @@ from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.loss_config import GROUPS
 from s2h_lib.notebook import run_notebook
 from s2h_lib.overlays import save_figure
+from s2h_lib.paths import in_repo
 from s2h_lib.train_run import HEADLINE_METRICS
 
 BASELINE = "baseline"
@@ -178,7 +179,7 @@ def run_ablation(
     *,
     params: Mapping[str, object] | None = None,
     workers: int = 1,
-    notebook: str | Path = DEFAULT_NOTEBOOK,
+    notebook: str | Path | None = None,
     progress: bool = True,
     runner: Runner | None = None,
 ) -> AblationResult:
@@ -198,7 +199,7 @@ def run_ablation(
     overridden = sorted(set(params or {}) & set(PER_RUN_PARAMETERS))
     if overridden:
         raise ValueError(f"parameters {overridden} are set per run by the ablation; drop them")
-    notebook = Path(notebook).resolve()
+    notebook = in_repo(DEFAULT_NOTEBOOK) if notebook is None else Path(notebook).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(
             f"training notebook {notebook} not found; pass notebook= the path of "

@@ -2,7 +2,7 @@
 
 s2h mano convert MANO_RIGHT.pkl MANO_RIGHT.npz   convert your own official MANO file, once
 s2h mano info [PATH] [--side left]               summarise a hand model file (default: open model)
-s2h mano poses [--out out/poses] [--hand PATH]   pose the hand model, write pictures
+s2h mano poses [--out runs/poses] [--hand PATH]  pose the hand model, write pictures
 s2h demo [--out runs/demo] [--quick] [--pretrained W|none]   data, training, evaluation, report
 s2h train --config PRESET|YAML --out DIR [--resume] [--set key=value ...]   train a model
 s2h eval --model DIR/model.pt [--split test] --out DIR   FreiHAND-protocol metrics of a model
@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(data)
 
     poses = mano.add_parser("poses", help="pose the hand model and write pictures")
-    poses.add_argument("--out", default="out/poses")
+    poses.add_argument("--out", default="runs/poses")
     poses.add_argument("--hand", default=None, help="hand model file or MANO folder")
     poses.add_argument("--seed", type=int, default=0)
     poses.set_defaults(run=_mano_poses)
@@ -313,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--steps", type=int, help="squeeze each run to about N training steps")
     ablate.add_argument("--preset", default="synth-cpu-demo", help="training preset or YAML")
     ablate.add_argument("--data", default="data/s2h_synth", help="dataset folder")
-    ablate.add_argument("--notebook", type=Path, default=Path("notebooks/05_train.ipynb"))
+    ablate.add_argument(
+        "--notebook", type=Path, help="the training notebook (default: the repository's 05)"
+    )
     ablate.add_argument(
         "--param",
         action="append",
@@ -329,6 +331,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input or a bad state, shown as one line (evaluated only when an
     exception is being handled, so the heavy modules are imported only then)."""
     from s2h_lib.checkpoint import CheckpointError
+    from s2h_lib.extras import MissingExtraError
     from s2h_lib.train import TrainingDivergedError
 
     return (
@@ -338,6 +341,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FileExistsError,
         CheckpointError,
         TrainingDivergedError,
+        MissingExtraError,
     )
 
 

@@ -9,6 +9,7 @@ same writer, so every row of a comparison table is computed by one code path.
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,6 +32,8 @@ EXAMPLES_FILE = "examples.png"
 # metrics.json entry: wall-clock seconds the predictor took per sample (model and data)
 SECONDS_PER_SAMPLE = "seconds_per_sample"
 Predictor = Callable[[HandSample], HandPrediction]
+# Config keys that model files written by older versions hold and nothing reads any more.
+RETIRED_CONFIG_KEYS = {"data": ("eval_split",)}
 
 
 class ModelFileError(ValueError):
@@ -54,22 +57,41 @@ def locate_data_root(root: str, model_path: str | Path) -> str:
     return root
 
 
+def _without_retired_keys(config: dict) -> dict:
+    """A saved config dict without the `RETIRED_CONFIG_KEYS` (so old model files still load)."""
+    config = dict(config)
+    for section, keys in RETIRED_CONFIG_KEYS.items():
+        if isinstance(config.get(section), dict):
+            config[section] = {k: v for k, v in config[section].items() if k not in keys}
+    return config
+
+
 def load_trained_model(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[HandNet, TrainConfig]:
-    """The network and its training config from a `model.pt` (or a `last.pt` checkpoint).
+    """The network and its training config from a `model.pt` that `s2h train` wrote.
 
-    The config's data root is located with `locate_data_root`."""
+    A model file is what people share, so it is read with `torch.load(weights_only=True)`:
+    only tensors and plain types load and nothing in the file can run code. A training
+    checkpoint (`last.pt`, which also holds RNG states) is refused; its run's `model.pt` is the
+    model. The config's data root is located with `locate_data_root`."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path} (train one with `s2h train`)")
     try:
-        payload = torch.load(path, map_location=device, weights_only=False)
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ModelFileError(
+            f"{path} holds more than tensors and plain types, so it is not loaded (a model file "
+            "is read with torch.load(weights_only=True), which runs no code from the file; a "
+            f"training checkpoint such as last.pt is no model file: pass its run's model.pt): "
+            f"{error}"
+        ) from error
     except Exception as error:
         raise ModelFileError(f"cannot read model file {path}: {error}") from error
     if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
         raise ModelFileError(f"{path} is not a model written by `s2h train`")
-    config = from_dict(TrainConfig, payload["config"], "train")
+    config = from_dict(TrainConfig, _without_retired_keys(payload["config"]), "train")
     data = replace(config.data, root=locate_data_root(config.data.root, path))
     config = replace(config, data=data)
     model = HandNet(config.model).to(device)

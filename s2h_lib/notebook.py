@@ -12,6 +12,10 @@ where papermill reads them) and validates them in the cell right after:
 
     params = parameters_from_namespace(Params, globals())
 
+A path parameter declared with `repo_path()` comes out absolute, a relative value taken from
+the repository root (`s2h_lib.paths`), so the defaults mean the same folders whether the kernel
+runs in `notebooks/` (JupyterLab) or at the root (`papermill notebooks/05_train.ipynb ...`).
+
 `run_notebook` executes a notebook headlessly and turns a failing cell into an error that shows
 that cell. `notebook_problems` and `strip_outputs` keep the committed notebooks clean.
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from s2h_lib.atomic import atomic_write_bytes
+from s2h_lib.paths import in_repo
 
 T = TypeVar("T")
 # What a parameters cell can hold: literals papermill knows how to write.
@@ -60,6 +65,12 @@ def at_least(minimum: float) -> Any:
 def one_of(*choices: object) -> Any:
     """A dataclass field whose value must be one of `choices`."""
     return field(metadata={"choices": choices})
+
+
+def repo_path() -> Any:
+    """A dataclass field holding a path (str, or None where allowed): a relative value is
+    taken from the repository root and the field holds the absolute path."""
+    return field(metadata={"repo_path": True})
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,8 +183,9 @@ def parameters_from_namespace(cls: type[T], namespace: Mapping[str, object]) -> 
     Call it in the cell right after the parameters cell (and papermill's injected cell), before
     any other assignment: every public name holding a literal (bool, int, float, str, list,
     tuple, dict, None) is then a parameter. Ints are accepted for float fields, lists for tuple
-    fields. Raises `NotebookParameterError` listing every unknown name (papermill would only
-    warn about it), missing name, wrong type, non-finite float and value out of range.
+    fields, and `repo_path()` fields come out absolute. Raises `NotebookParameterError`
+    listing every unknown name (papermill would only warn about it), missing name, wrong type,
+    non-finite float and value out of range.
     """
     if not (isinstance(cls, type) and is_dataclass(cls)):
         raise TypeError(f"cls must be a dataclass type, got {cls!r}")
@@ -196,6 +208,8 @@ def parameters_from_namespace(cls: type[T], namespace: Mapping[str, object]) -> 
         problem = _value_problem(spec.name, value, spec)
         if problem:
             problems.append(problem)
+        if spec.metadata.get("repo_path") and isinstance(value, str):
+            value = str(in_repo(value))
         values[spec.name] = value
     if problems:
         raise NotebookParameterError(

@@ -94,7 +94,7 @@ def detect_photo(path: str | Path, config: DetectorConfig | None = None) -> Phot
     if not path.is_file():
         raise FileNotFoundError(
             f"photo {path} not found (resolved: {path.resolve()}); expected an image file "
-            "(.jpg, .png), e.g. one of ../../shared/real_photos/ seen from notebooks/"
+            "(.jpg, .png), e.g. one of s2h_lib/assets/photos/ in the repository"
         )
     image = read_rgb(path)
     with HandDetector(config or DetectorConfig()) as detector:

@@ -50,7 +50,6 @@ class DataConfig:
     rotation_deg: float = 180.0
     scale_jitter: float = 0.0
     colour_jitter: float = 0.0
-    eval_split: str = "val"
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def _presets() -> dict[str, TrainConfig]:
             model=anchored,
             data=DataConfig(
                 dataset="freihand", root="data/FreiHAND", image_size=224,
-                keypoints="detections", eval_split="evaluation", workers=8,
+                keypoints="detections", workers=8,
             ),
             stages=(
                 _stage("shape", 61000, 1e-3, 64, decays=3),
@@ -184,7 +183,7 @@ def _presets() -> dict[str, TrainConfig]:
             model=anchored,
             data=DataConfig(
                 dataset="ho3d", root="data/HO3D_v2", image_size=224, keypoints="detections",
-                rotation_deg=0.0, eval_split="evaluation", workers=8,
+                rotation_deg=0.0, workers=8,
             ),
             stages=(
                 _stage("shape", 124000, 1e-3, 64, decays=3),

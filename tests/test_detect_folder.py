@@ -18,13 +18,13 @@ from s2h_lib.cli import main
 from s2h_lib.data.detect_folder import KEYPOINTS_FORMAT, detect_folder, load_keypoints_json
 from s2h_lib.data.detector import DetectorConfig, HandDetector
 from s2h_lib.data.image_io import read_rgb
+from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 from s2h_lib.viz import CONFIDENT_MARKER_SIZE, draw_skeleton_2d
 
 pytest.importorskip(
     "mediapipe", reason="the detector extra is not installed (pip install -e .[detect])"
 )
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "real_photos"
 HAND_PHOTOS = (
     "call_044768ad-1709-44ba-b041-c2f8cbe4c166.jpg",
     "four_15a73593-b13e-4a1b-99bb-51775cfdfc42.jpg",
@@ -35,8 +35,6 @@ EXTRA_PHOTO = "four_06aa70cc-a12a-4b1e-85cf-e54d44c19a3a.jpg"
 @pytest.fixture()
 def folder(tmp_path: Path) -> Path:
     """Two photos with a hand, one corrupt 'photo' and a file that is no image at all."""
-    if not PHOTOS.is_dir():
-        pytest.skip(f"real photos not found at {PHOTOS} (the shared folder beside the repo)")
     images = tmp_path / "photos"
     images.mkdir()
     for name in HAND_PHOTOS:

@@ -6,7 +6,6 @@ import enum
 import math
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,12 +26,12 @@ from s2h_lib.data.detector import (
 )
 from s2h_lib.data.image_io import read_rgb
 from s2h_lib.hand_model import FINGERS, FREIHAND_TIPS
+from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 
 pytest.importorskip(
     "mediapipe", reason="the detector extra is not installed (pip install -e .[detect])"
 )
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "real_photos"
 # Checked by eye: the man holds his LEFT hand to his ear (text in the photo reads normally, so
 # the photo is not mirrored); the woman raises her RIGHT hand and rests her LEFT on the table.
 LEFT_HAND_PHOTO = "call_044768ad-1709-44ba-b041-c2f8cbe4c166.jpg"
@@ -41,8 +40,6 @@ TWO_HANDS_PHOTO = "call_17d804b5-7118-462d-8191-58d764f591b8.jpg"
 
 @pytest.fixture(scope="module")
 def photos() -> dict[str, np.ndarray]:
-    if not PHOTOS.is_dir():
-        pytest.skip(f"real photos not found at {PHOTOS} (the shared folder beside the repo)")
     return {p.name: read_rgb(p) for p in sorted(PHOTOS.glob("*.jpg"))}
 
 

@@ -45,6 +45,7 @@ from s2h_lib.model import (
     initial_rotation,
 )
 from s2h_lib.objective import render_prediction
+from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 from s2h_lib.refine import refine_batch
 from s2h_lib.render import RenderSettings, render_mesh
 from s2h_lib.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
@@ -52,7 +53,6 @@ from s2h_lib.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror
 SIZE = 96  # crop pixels: small, the fit only reads keypoints unless photometric
 FOCAL = 1.5 * SIZE
 DEPTH = 0.45
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "real_photos"
 FOUR_FINGERS_PHOTO = "four_077fa4bf-a99e-496b-b895-709afc614eec.jpg"
 
 
@@ -488,8 +488,6 @@ def test_select_frames_indexes_every_field(hand_model):
 def test_cli_fits_a_real_photo_and_writes_the_files(tmp_path: Path, capsys):
     pytest.importorskip("mediapipe", reason="the detector extra is not installed")
     photo = PHOTOS / FOUR_FINGERS_PHOTO
-    if not photo.is_file():
-        pytest.skip(f"real photos not found at {PHOTOS}")
     folder = tmp_path / "photos"
     folder.mkdir()
     shutil.copy(photo, folder)

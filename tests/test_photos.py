@@ -13,12 +13,12 @@ from torch.utils.data import DataLoader
 from s2h_lib.data.detector import HandDetector, crop_to_image
 from s2h_lib.data.photos import PhotoFolder
 from s2h_lib.data.sample import collate_samples
+from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 
 pytest.importorskip(
     "mediapipe", reason="the detector extra is not installed (pip install -e .[detect])"
 )
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "real_photos"
 TWO_HANDS = "call_17d804b5-7118-462d-8191-58d764f591b8.jpg"
 ONE_HAND = "four_15a73593-b13e-4a1b-99bb-51775cfdfc42.jpg"
 NO_HAND = "four_25bb4c45-e40b-482c-b588-04db60b7e450.jpg"  # the person is far too small
@@ -27,8 +27,6 @@ SIZE = 96
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not PHOTOS.is_dir():
-        pytest.skip(f"real photos not found at {PHOTOS} (the shared folder beside the repo)")
     images = tmp_path_factory.mktemp("photos")
     for name in (TWO_HANDS, ONE_HAND, NO_HAND):
         shutil.copy(PHOTOS / name, images / name)

@@ -39,9 +39,9 @@ from s2h_lib.data.crop import (
 )
 from s2h_lib.data.image_io import to_tensor, to_uint8
 from s2h_lib.data.sample import HandSample
+from s2h_lib.extras import require_extra
 from s2h_lib.hand_model import FINGERS, NUM_KEYPOINTS
 
-INSTALL_HINT = "pip install -e .[detect]  (mediapipe==0.10.14 with protobuf>=4.25.3,<5)"
 VIEWS = ("flip", "zoom")
 # A second-view hand is the same hand when its keypoints lie within this fraction of the hand
 # size of the first view's, on average; further away it is another hand.
@@ -121,12 +121,9 @@ class _Landmarks:
     score: float
 
 
-def _import_mediapipe() -> ModuleType:
-    try:
-        import mediapipe
-    except ImportError as error:
-        raise ImportError(f"the hand detector needs mediapipe: {INSTALL_HINT}") from error
-    return mediapipe
+def import_mediapipe() -> ModuleType:
+    """mediapipe, or MissingExtraError naming the `detect` extra that installs it."""
+    return require_extra("mediapipe", "detect", "the hand detector")
 
 
 def _check_landmark_order(mediapipe: ModuleType) -> None:
@@ -199,7 +196,7 @@ class HandDetector:
     """
 
     def __init__(self, config: DetectorConfig = DetectorConfig()) -> None:
-        mediapipe = _import_mediapipe()
+        mediapipe = import_mediapipe()
         _check_landmark_order(mediapipe)
         self.config = config
         self._hands = mediapipe.solutions.hands.Hands(

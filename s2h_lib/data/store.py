@@ -365,9 +365,9 @@ def _check_existing_manifest(root: Path, fingerprint: str) -> None:
 def _detector_info(config: SynthConfig) -> dict | None:
     if config.keypoints != "detector":
         return None
-    import mediapipe
+    from s2h_lib.data.detector import DetectorConfig, import_mediapipe
 
-    from s2h_lib.data.detector import DetectorConfig
+    mediapipe = import_mediapipe()
 
     return {"name": "mediapipe hands", "version": mediapipe.__version__, **asdict(DetectorConfig())}
 
