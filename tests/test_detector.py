@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import math
-import sys
 import types
 
 import numpy as np
@@ -177,12 +176,6 @@ def test_zoom_view_agrees_with_the_first_look(photos, found):
 def test_bad_images_are_refused_clearly(detector, image, message):
     with pytest.raises(ValueError, match=message):
         detector.detect(image)
-
-
-def test_missing_mediapipe_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mediapipe", None)
-    with pytest.raises(ImportError, match=r"pip install -e \.\[detect\]"):
-        HandDetector()
 
 
 def test_closed_detector_and_bad_settings_are_refused(photos):
