@@ -3,7 +3,7 @@
 Starts JupyterLab on loopback with a token and a free port, opens a copy of notebook 01 in
 Debian's headless Chromium (driven by Playwright, no browser download), runs all cells, moves the
 first PCA slider of the explorer and checks that the plotly mesh's vertices changed and that no
-cell shows an error. Screenshots go to the test's tmp folder and to out/browser/.
+cell shows an error. Screenshots go to the test's tmp folder and to runs/browser/.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from s2h_lib.lab_browser import (
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "01_hand_model_explorer.ipynb"
-SCREENSHOT_DIR = REPO / "out" / "browser"
+SCREENSHOT_DIR = REPO / "runs" / "browser"
 CHROMIUM = find_chromium()
 TINY_PARAMETERS = {"sweep_steps": 2, "n_pca_sliders": 3, "n_beta_sliders": 2, "dpi": 40}
 RUN_ALL_S = 240
