@@ -208,6 +208,7 @@ class Trainer:
             self.model.faces,
             self.losses,
             stage=stage.name,
+            render_settings=self.config.render,
             supervision=self.config.supervision,
         )
 

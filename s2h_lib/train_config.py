@@ -13,6 +13,7 @@ from typing import Any, Literal
 from s2h_lib.config_io import ConfigError, from_dict, load_yaml, to_dict
 from s2h_lib.loss_config import STAGES, LossConfig
 from s2h_lib.model import GROUP_NAMES, ModelConfig
+from s2h_lib.render import RenderSettings
 
 Supervision = Literal["self", "weak", "full"]
 
@@ -95,6 +96,8 @@ class TrainConfig:
         "full" runs ever load ground truth.
     amp: mixed precision, used on CUDA only.
     max_bad_steps: stop (checkpoint intact) after this many non-finite steps in a row.
+    render: the renderer of the photometric terms (its image size is the batch's);
+        `backend="pytorch3d"` rasterizes with pytorch3d where it is installed.
     """
 
     name: str = "custom"
@@ -112,6 +115,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     overlay_every: int = 500
     ablate: tuple[str, ...] = ()
+    render: RenderSettings = field(default_factory=lambda: RenderSettings(mode="soft"))
 
     def __post_init__(self) -> None:
         if not self.stages:

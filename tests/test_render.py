@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from importlib import resources
 
@@ -534,7 +533,7 @@ def test_optimisation_recovers_a_wrong_global_pose():
     assert final_iou > 0.95
 
 
-# ---------------------------------------------------------------- dtypes, devices, pytorch3d
+# ---------------------------------------------------------------- dtypes, devices
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -560,56 +559,3 @@ def test_float32_and_float64_agree_on_any_device(device):
     for name in ("rgb", "alpha", "depth"):
         low, high = getattr(outputs[torch.float32], name), getattr(outputs[torch.float64], name)
         assert torch.allclose(low.double(), high, atol=1e-4), name
-
-
-@pytest.mark.skipif(importlib.util.find_spec("pytorch3d") is None, reason="pytorch3d absent")
-def test_silhouette_and_soft_colour_match_pytorch3d():
-    from pytorch3d.renderer import (
-        AmbientLights,
-        BlendParams,
-        MeshRasterizer,
-        MeshRenderer,
-        RasterizationSettings,
-        SoftGouraudShader,
-        SoftSilhouetteShader,
-        TexturesVertex,
-    )
-    from pytorch3d.structures import Meshes
-    from pytorch3d.utils import cameras_from_opencv_projection
-
-    size = 64
-    verts, faces = open_hand(torch.float32)
-    K = hand_camera(size, torch.float32)
-    colors = 0.3 + 0.5 * torch.rand(
-        1, verts.shape[0], 3, generator=torch.Generator().manual_seed(0)
-    )
-    sigma_ndc, gamma_ndc = 1e-4, 1e-4
-    # pytorch3d puts pixel centres at c + 0.5: shift the principal point by half a pixel.
-    K_p3d = K.clone()
-    K_p3d[:, :2, 2] += 0.5
-    cameras = cameras_from_opencv_projection(
-        torch.eye(3)[None], torch.zeros(1, 3), K_p3d, torch.tensor([[size, size]])
-    )
-    raster = RasterizationSettings(
-        image_size=size,
-        blur_radius=math.log(1 / MIN_PROBABILITY - 1) * sigma_ndc,
-        faces_per_pixel=100,
-        bin_size=0,
-        perspective_correct=True,
-    )
-    blend = BlendParams(sigma=sigma_ndc, gamma=gamma_ndc, background_color=(0.0, 0.0, 0.0))
-    mesh = Meshes(verts[None], faces[None], textures=TexturesVertex(colors))
-    rasterizer = MeshRasterizer(cameras=cameras, raster_settings=raster)
-    p3d_alpha = MeshRenderer(rasterizer, SoftSilhouetteShader(blend))(mesh)[..., 3]
-    p3d_rgb = MeshRenderer(
-        rasterizer, SoftGouraudShader(cameras=cameras, lights=AmbientLights(), blend_params=blend)
-    )(mesh)[..., :3]
-    settings = RenderSettings(
-        image_size=(size, size),
-        sigma=sigma_from_pytorch3d(sigma_ndc, (size, size)),
-        gamma=gamma_from_pytorch3d(gamma_ndc),
-        zfar=100.0,
-    )
-    ours = render_mesh(verts[None], faces, K, settings, vertex_colors=colors)
-    assert (ours.alpha[:, 0] - p3d_alpha).abs().max() < 1e-3
-    assert (ours.rgb.permute(0, 2, 3, 1) - p3d_rgb).abs().max() < 1e-3

@@ -160,21 +160,41 @@ def rasterize(
     kept (0 keeps only inside pixels, and skips the distance computation). Silhouettes need no
     barycentrics or depths: `with_barycentrics=False` skips them.
     """
-    H, W = image_size
     uv, z = project(verts, K, settings.znear)
-    tri_uv = uv[:, faces]
-    tri_z = z[:, faces]
+    tri_uv, tri_z = uv[:, faces], z[:, faces]
     with torch.no_grad():
         drawable = drawable_faces(tri_uv, tri_z, settings)
         face, x, y = enumerate_pairs(tri_uv, drawable, blur_threshold**0.5, image_size)
-        num_faces = faces.shape[0]
-        pixel = (face // num_faces * H + y) * W + x
+    return pair_geometry(
+        tri_uv, tri_z, face, x, y, image_size, settings, blur_threshold, with_barycentrics
+    )
+
+
+def pair_geometry(
+    tri_uv: Tensor,
+    tri_z: Tensor,
+    face: Tensor,
+    x: Tensor,
+    y: Tensor,
+    image_size: tuple[int, int],
+    settings: RenderSettings,
+    blur_threshold: float,
+    with_barycentrics: bool = True,
+) -> Fragments:
+    """The geometry of candidate pairs, keeping those inside their face or within the blur.
+
+    tri_uv: (B, F, 3, 2) pixel coordinates; tri_z: (B, F, 3) depths; face: (P,) into the
+    flattened (B, F); x, y: (P,) pixel column and row. Differentiable w.r.t. tri_uv and tri_z.
+    """
+    H, W = image_size
+    with torch.no_grad():
+        pixel = (face // tri_uv.shape[1] * H + y) * W + x
         orientation = torch.sign(
             edge_function(tri_uv[..., 0, :], tri_uv[..., 1, :], tri_uv[..., 2, :])
         ).reshape(-1)[face]
     num_candidates = face.numel()
     a, b, c = tri_uv.reshape(-1, 3, 2)[face].unbind(1)
-    p = torch.stack([x, y], -1).to(uv.dtype)
+    p = torch.stack([x, y], -1).to(tri_uv.dtype)
     edges = torch.stack(
         [edge_function(p, b, c), edge_function(p, c, a), edge_function(p, a, b)], -1
     )

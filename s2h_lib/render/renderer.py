@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from s2h_lib.render.blend import soft_alpha, soft_rgb
+from s2h_lib.render.pytorch3d_backend import rasterize_pytorch3d
 from s2h_lib.render.rasterize import Fragments, nearest_inside, rasterize
 from s2h_lib.render.settings import RenderSettings
 from s2h_lib.render.shading import Lights, corner_textures, shade_corners
@@ -35,6 +37,11 @@ class RenderOutput:
     face_index: Tensor | None
     barycentrics: Tensor | None
     num_pairs: int
+
+
+def rasterizer_for(settings: RenderSettings) -> Callable[..., Fragments]:
+    """The backend's rasterizer; both take and return the same things."""
+    return rasterize_pytorch3d if settings.backend == "pytorch3d" else rasterize
 
 
 def supersampled_intrinsics(K: Tensor, factor: int) -> Tensor:
@@ -100,7 +107,7 @@ def render_mesh(
     size = (settings.image_size[0] * factor, settings.image_size[1] * factor)
     num_pixels = batch_size * size[0] * size[1]
     sigma = settings.sigma * factor**2
-    fragments = rasterize(
+    fragments = rasterizer_for(settings)(
         verts,
         faces,
         supersampled_intrinsics(K, factor),
@@ -162,7 +169,7 @@ def silhouette(
     batch_size = verts.shape[0]
     size = (settings.image_size[0] * factor, settings.image_size[1] * factor)
     num_pixels = batch_size * size[0] * size[1]
-    fragments = rasterize(
+    fragments = rasterizer_for(settings)(
         verts,
         faces,
         supersampled_intrinsics(K, factor),

@@ -17,6 +17,7 @@ from typing import Literal
 # Faces whose coverage probability at a pixel is below this are skipped (SoftRas' `dist_eps`,
 # the value pytorch3d's docs recommend for `blur_radius`).
 MIN_PROBABILITY = 1e-4
+BACKENDS = ("native", "pytorch3d")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class RenderSettings:
     shading: 'flat' lights each face with its face normal (S2HAND), 'gouraud' lights each vertex
         with its area-weighted normal and interpolates.
     perspective_correct: interpolate with perspective-correct barycentrics.
+    backend: who finds the pixel-face pairs: 'native' (pure PyTorch, any device) or 'pytorch3d'
+        (its CUDA or C++ rasterizer, when pytorch3d is installed); shading and blending are
+        shared, so both give the same images (README, "The renderer and pytorch3d").
+    faces_per_pixel: pytorch3d backend only: the nearest faces it keeps per pixel (the native
+        backend keeps every face within the blur radius; a warning says when a pixel's list is
+        full). The open hand filling half a 128 px image at sigma 1 reaches 47 single-sided,
+        84 double-sided; at 64 px, 75 and 143.
     """
 
     image_size: tuple[int, int] = (224, 224)
@@ -50,6 +58,8 @@ class RenderSettings:
     zfar: float = 100.0
     shading: Literal["flat", "gouraud"] = "flat"
     perspective_correct: bool = True
+    backend: Literal["native", "pytorch3d"] = "native"
+    faces_per_pixel: int = 64
 
     def __post_init__(self) -> None:
         if self.mode not in ("soft", "hard"):
@@ -62,6 +72,10 @@ class RenderSettings:
             raise ValueError("sigma and gamma must be positive")
         if self.supersample < 1:
             raise ValueError(f"supersample must be >= 1, got {self.supersample}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.faces_per_pixel < 1:
+            raise ValueError(f"faces_per_pixel must be >= 1, got {self.faces_per_pixel}")
 
     @property
     def blur_threshold(self) -> float:
@@ -75,14 +89,17 @@ class RenderSettings:
         return self.sigma * math.log(1.0 / MIN_PROBABILITY - 1.0)
 
 
+def pixels_per_ndc(image_size: tuple[int, int]) -> float:
+    """Pixels per pytorch3d NDC unit: its NDC spans 2 units over the shorter image side."""
+    return min(image_size) / 2.0
+
+
 def sigma_from_pytorch3d(sigma_ndc: float, image_size: tuple[int, int]) -> float:
     """Our `sigma` (squared pixels) equal to pytorch3d's `BlendParams.sigma` (squared NDC units).
 
-    pytorch3d's NDC spans 2 units over the shorter image side, so d_ndc = 2 d_px / min(H, W) and
-    sigma_px = sigma_ndc * (min(H, W) / 2)².
+    d_px = d_ndc * pixels_per_ndc, so sigma_px = sigma_ndc * (min(H, W) / 2)².
     """
-    half_short_side = min(image_size) / 2.0
-    return sigma_ndc * half_short_side**2
+    return sigma_ndc * pixels_per_ndc(image_size) ** 2
 
 
 def gamma_from_pytorch3d(gamma: float, znear: float = 1.0, zfar: float = 100.0) -> float:
