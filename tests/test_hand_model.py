@@ -497,7 +497,8 @@ def test_shipped_open_model_runs():
 MANO_ROOT = os.environ.get("S2H_MANO_ROOT")
 needs_manopth = pytest.mark.skipif(
     importlib.util.find_spec("manopth") is None or not MANO_ROOT,
-    reason="needs manopth installed and S2H_MANO_ROOT pointing at MANO's models/ folder",
+    reason="needs manopth installed and S2H_MANO_ROOT pointing at MANO's models/ folder; "
+    "both stay out of CI (manopth is not on PyPI, MANO's licence forbids shipping its files)",
 )
 
 
