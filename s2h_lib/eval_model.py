@@ -31,6 +31,9 @@ from s2h_lib.train_config import TrainConfig
 EXAMPLES_FILE = "examples.png"
 # metrics.json entry: wall-clock seconds the predictor took per sample (model and data)
 SECONDS_PER_SAMPLE = "seconds_per_sample"
+# metrics.json "groups": images whose input keypoints have a confident joint, and the others
+# (a detector that found no hand leaves a keypoint-anchored method nothing to work from)
+DETECTED, MISSED = "hand_detected", "hand_missed"
 Predictor = Callable[[HandSample], HandPrediction]
 # Config keys that model files written by older versions hold and nothing reads any more.
 RETIRED_CONFIG_KEYS = {"data": ("eval_split",)}
@@ -101,7 +104,8 @@ def load_trained_model(
 
 @dataclass
 class PredictionArrays:
-    """Predictions and ground truth of N samples, as numpy, metres / pixels."""
+    """Predictions and ground truth of N samples, as numpy, metres / pixels; `hand_detected`
+    (N,) bool: the input keypoints have a confident joint (the detector found the hand)."""
 
     pred_joints: np.ndarray
     gt_joints: np.ndarray
@@ -110,6 +114,7 @@ class PredictionArrays:
     has_mesh: np.ndarray
     pred_keypoints2d: np.ndarray
     gt_keypoints2d: np.ndarray
+    hand_detected: np.ndarray
     names: list[str]
 
 
@@ -142,6 +147,7 @@ def collect_predictions(
             "has_mesh": batch.truth.has_mesh,
             "pred_keypoints2d": pred.keypoints2d,
             "gt_keypoints2d": batch.truth.keypoints2d,
+            "hand_detected": (batch.confidence > 0).any(dim=-1),
         }
         for key, value in values.items():
             parts[key].append(value.detach().float().cpu().numpy())
@@ -149,6 +155,7 @@ def collect_predictions(
     arrays = {key: np.concatenate(value) for key, value in parts.items()}
     arrays["names"] = arrays["names"].tolist()
     arrays["has_mesh"] = arrays["has_mesh"].astype(bool)
+    arrays["hand_detected"] = arrays["hand_detected"].astype(bool)
     return PredictionArrays(**arrays)
 
 
@@ -183,7 +190,8 @@ def evaluate_predictor(
     progress: bool = True,
 ) -> dict:
     """Score `predictor` on `dataset` and write the evaluation files and example overlays;
-    metrics.json also holds `SECONDS_PER_SAMPLE`."""
+    metrics.json also holds `SECONDS_PER_SAMPLE` and the means over the images where the
+    detector found the hand and where it did not (groups `DETECTED`, `MISSED`)."""
     out_dir = Path(out_dir)
     started = time.perf_counter()
     arrays = collect_predictions(predictor, dataset, batch_size, progress)
@@ -199,6 +207,7 @@ def evaluate_predictor(
         pred_keypoints2d=arrays.pred_keypoints2d,
         gt_keypoints2d=arrays.gt_keypoints2d,
         extra={SECONDS_PER_SAMPLE: seconds / max(len(arrays.names), 1)},
+        groups={DETECTED: arrays.hand_detected, MISSED: ~arrays.hand_detected},
     )
     _save_examples(predictor, faces, dataset, report, out_dir)
     return report

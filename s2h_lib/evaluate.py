@@ -7,8 +7,9 @@
                    where a sample is not scored)
   pck.png          the 3D PCK curves, unaligned and Procrustes-aligned
   metrics.json     every summary metric (`metrics.summary_keys`), the PCK curves, the best /
-                   median / worst samples by PA-MPJPE, and the config; written last, so its
-                   presence means the evaluation finished
+                   median / worst samples by PA-MPJPE, the means over named subsets of the
+                   samples ("groups", e.g. whether the detector found the hand) and the config;
+                   written last, so its presence means the evaluation finished
 Every file is written atomically. Image overlays of examples are drawn elsewhere (the trainer
 holds the model and the images).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -43,6 +44,8 @@ PCK_PLOT_FILE = "pck.png"
 EXAMPLE_METRIC = "pa_mpjpe_mm"  # examples are ranked by the protocol's headline joint error
 NO_CLIPS = 0  # clip_length stored in predictions.npz when the samples are not clips
 REQUIRED_ARRAYS = ("pred_joints", "gt_joints", "has_mesh", "names", "clip_length", "config")
+# The per-sample metrics averaged over each named group of samples.
+GROUP_METRICS = ("pa_mpjpe_mm", "pa_mpvpe_mm", "epe2d_px")
 CURVE_STYLES = {  # curve name -> (label, colour, line style)
     "joints": ("joints", "#1f77b4", "-"),
     "pa_joints": ("joints, PA", "#d62728", "-"),
@@ -78,11 +81,13 @@ def evaluate_arrays(
     clip_length: int | None = None,
     config: MetricConfig = FREIHAND_PROTOCOL,
     extra: dict | None = None,
+    groups: Mapping[str, np.ndarray] | None = None,
 ) -> dict:
     """Score N samples (see `metrics.evaluate` for shapes and units), write the four files into
     `out_dir`, and return the content of metrics.json. `names` (N strings) identify the samples
     in the CSV and the examples; None numbers them. `extra` entries (e.g. the time a method
-    took) are stored in metrics.json beside the metrics."""
+    took) are stored in metrics.json beside the metrics. `groups` maps a name to an (N,) bool
+    mask; metrics.json's "groups" holds each one's sample count and `GROUP_METRICS` means."""
     arrays = _arrays_to_store(
         pred_joints,
         gt_joints,
@@ -97,6 +102,8 @@ def evaluate_arrays(
     arrays.update(names=np.array(sample_names, dtype=str), config=_config_json(config))
     evaluation = _evaluate_stored(arrays, config)
     report = _report(evaluation, sample_names, config) | (extra or {})
+    if groups:
+        report["groups"] = group_means(evaluation.per_sample, groups)
 
     out = Path(out_dir)
     with atomic_open(out / PREDICTIONS_FILE) as file:
@@ -212,6 +219,26 @@ def _report(evaluation: Evaluation, names: list[str], config: MetricConfig) -> d
         "config": asdict(config),
     }
     return json.loads(json.dumps(report))
+
+
+def group_means(
+    per_sample: Mapping[str, np.ndarray], groups: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, float | int | None]]:
+    """For each named (N,) bool mask: its sample count and the mean of each of
+    `GROUP_METRICS` over its scored samples (None where it has none, or the metric is absent)."""
+    result = {}
+    for name, mask in groups.items():
+        mask = np.asarray(mask, dtype=bool)
+        means: dict[str, float | int | None] = {"count": int(mask.sum())}
+        for key in GROUP_METRICS:
+            values = np.asarray(per_sample.get(key, []), dtype=np.float64)
+            if values.shape != mask.shape:
+                means[key] = None
+                continue
+            scored = values[mask & ~np.isnan(values)]
+            means[key] = float(scored.mean()) if len(scored) else None
+        result[name] = means
+    return result
 
 
 def _per_sample_csv(

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from s2h_lib.atomic import atomic_write_bytes
+from s2h_lib.eval_model import DETECTED, MISSED
 from s2h_lib.viz import mesh_figure
 
 TABLE_METRICS = (
@@ -108,7 +109,30 @@ def findings(rows: dict[str, dict], network: str, refined: str, fitting: str, me
         share = ref["seconds_per_sample"] / fit["seconds_per_sample"]
         items[-1] += f", in {share:.0%} of the fitter's time"
     items[-1] += ")."
+    if _has_groups(net, base):
+        items.append(_detection_finding(net, base))
     return "<h2>What this run shows</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _has_groups(*rows: dict) -> bool:
+    return all(DETECTED in row.get("groups", {}) and MISSED in row["groups"] for row in rows)
+
+
+def _detection_finding(net: dict, base: dict) -> str:
+    """Where the detector found the hand and where it did not: the network against the mean
+    pose on each (PA-MPJPE)."""
+
+    def error(row: dict, group: str) -> str:
+        value = row["groups"][group]["pa_mpjpe_mm"]
+        return "n/a" if value is None else f"{value:.2f} mm"
+
+    found, missed = net["groups"][DETECTED]["count"], net["groups"][MISSED]["count"]
+    return (
+        f"The detector found the hand in {found} of {found + missed} images. There the network "
+        f"scores PA-MPJPE {error(net, DETECTED)} against the mean pose's {error(base, DETECTED)}; "
+        f"on the {missed} others it has no keypoints to work from and scores "
+        f"{error(net, MISSED)} against {error(base, MISSED)}."
+    )
 
 
 def pck_figure(rows: dict[str, dict]) -> Figure:

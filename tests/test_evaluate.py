@@ -159,3 +159,26 @@ def test_bad_inputs_and_files_are_explained(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lacks arrays \\['gt_joints', 'has_mesh'"):
         recompute_from_npz(partial)
     assert not (tmp_path / METRICS_FILE).exists()
+
+
+def test_group_means_are_the_means_of_their_per_sample_rows(tmp_path: Path) -> None:
+    data = scene(4)
+    first_clip = np.arange(COUNT) < CLIP
+    report = run(data, tmp_path, groups={"first": first_clip, "none": np.zeros(COUNT, bool)})
+    with (tmp_path / PER_SAMPLE_FILE).open() as file:
+        rows = list(csv.DictReader(file))
+    first = report["groups"]["first"]
+    assert first["count"] == CLIP
+    for key in ("pa_mpjpe_mm", "epe2d_px"):
+        expected = np.mean([float(rows[i][key]) for i in range(CLIP)])
+        assert first[key] == pytest.approx(expected, abs=1e-6)
+    # samples 2 has no mesh: the vertex mean is over 0, 1 and 3 only
+    expected = np.mean([float(rows[i]["pa_mpvpe_mm"]) for i in (0, 1, 3)])
+    assert first["pa_mpvpe_mm"] == pytest.approx(expected, abs=1e-6)
+    assert report["groups"]["none"] == {
+        "count": 0,
+        "pa_mpjpe_mm": None,
+        "pa_mpvpe_mm": None,
+        "epe2d_px": None,
+    }
+    assert json.loads((tmp_path / METRICS_FILE).read_text())["groups"] == report["groups"]

@@ -474,6 +474,22 @@ def test_the_fitter_is_scored_like_a_network(hand_model, tmp_path: Path):
     assert report["pa_mpjpe_mm"] < 10.0
 
 
+def test_the_scores_are_split_by_whether_the_detector_found_the_hand(hand_model, tmp_path):
+    batch, joints, verts = synthetic_batch(hand_model, count=3, seed=12)
+    batch = replace(batch, confidence=batch.confidence * torch.tensor([[1.0], [1.0], [0.0]]))
+    predictor = fit_predictor(FitConfig(steps=20, views=("palm",)), hand_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the missed hand is reported unfitted
+        dataset = _TruthDataset(batch, joints, verts)
+        report = evaluate_predictor(predictor, hand_model.faces, dataset, tmp_path, progress=False)
+    rows = (tmp_path / "per_sample.csv").read_text().splitlines()[1:]
+    errors = [float(row.split(",")[4]) for row in rows]
+    detected, missed = report["groups"]["hand_detected"], report["groups"]["hand_missed"]
+    assert detected["count"] == 2 and missed["count"] == 1
+    assert detected["pa_mpjpe_mm"] == pytest.approx(np.mean(errors[:2]), abs=1e-5)
+    assert missed["pa_mpjpe_mm"] == pytest.approx(errors[2], abs=1e-5)
+
+
 def test_select_frames_indexes_every_field(hand_model):
     batch, _, _ = synthetic_batch(hand_model, count=3, seed=11)
     pred = fit_batch(batch, FitConfig(steps=1, views=("palm",)), hand_model).prediction

@@ -49,3 +49,27 @@ def test_findings_state_each_target_with_the_runs_numbers() -> None:
     rows["refined"] = _row(11.6, 7.2, 11.0, 0.95, 0.1)
     items = findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]
     assert all("<b>no</b>" in item for item in items)
+
+
+def _grouped(row: dict, detected: float | None, missed: float) -> dict:
+    groups = {
+        "hand_detected": {"count": 120, "pa_mpjpe_mm": detected},
+        "hand_missed": {"count": 80, "pa_mpjpe_mm": missed},
+    }
+    return row | {"groups": groups}
+
+
+def test_findings_split_detected_and_missed_hands_when_both_rows_have_them() -> None:
+    rows = {
+        "net": _grouped(_row(12.4, 7.5, 12.0, 1.02, 0.01), 11.5, 13.8),
+        "refined": _row(10.9, 6.9, 11.0, 0.95, 0.1),
+        "fit": _row(11.4, 7.1, 11.0, 0.9, 0.5),
+        "mean": _grouped(_row(14.0, 8.5, 33.0, 2.3, 0.001), None, 14.1),
+    }
+    items = findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]
+    assert len(items) == 4
+    assert "found the hand in 120 of 200 images" in items[3]
+    assert "11.50 mm against the mean pose's n/a" in items[3]
+    assert "on the 80 others" in items[3] and "13.80 mm against 14.10 mm" in items[3]
+    rows["mean"] = _row(14.0, 8.5, 33.0, 2.3, 0.001)
+    assert len(findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]) == 3
