@@ -5,7 +5,10 @@
 Batch 16 of the open hand (its bounding box about half the image), 128² and 224², soft mode at
 pytorch3d's default blend (sigma = gamma = 1e-4 in its units), silhouette and shaded RGB, on CPU
 and on CUDA when present. For context, a naive dense renderer (every pixel against every face,
-chunked over faces) at 128², batch 1, and pytorch3d's soft rasterizer + shaders when importable.
+chunked over faces) at 128², batch 1, and, when pytorch3d imports, its own pipeline side by side
+at equal settings (rasterizer + SoftSilhouetteShader / SoftGouraudShader, back faces culled as
+ours are) on CPU at 128², batch 16: times, their ratio, pixel-face pairs and the largest
+silhouette difference.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import importlib.util
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 
 import numpy as np
@@ -35,6 +39,8 @@ from s2h_lib.render.rasterize import edge_function, project, squared_distance_to
 
 PYTORCH3D_SIGMA = 1e-4
 PYTORCH3D_GAMMA = 1e-4
+# Enough for every pixel of the benchmark scene at 128² (the script checks and says if not).
+PYTORCH3D_FACES_PER_PIXEL = 48
 HAND_TO_CAMERA = ((0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 FOCAL_PER_WIDTH = 2.0  # the hand's bounding box spans about half the image at 0.5 m
 DENSE_FACE_CHUNK = 128
@@ -193,13 +199,110 @@ def main() -> None:
         f"sparse is {both / sparse_ms:.0f}x faster forward+backward (max |diff| {dense_error:.1e})"
     )
     if importlib.util.find_spec("pytorch3d") is None:
-        print(
-            "pytorch3d: not importable here, no side-by-side timing "
-            "(issue 3 quotes 0.1-0.2 s forward, 1-4 s backward per 128² image on CPU)"
-        )
+        print("\npytorch3d: not importable here, no side-by-side timing")
     else:
-        print("pytorch3d: importable; time it with tests/test_render.py's parity scene")
+        bench_pytorch3d(repeats)
     print(f"soft blur drops faces below p = {MIN_PROBABILITY}")
+
+
+def pytorch3d_renderers(verts: Tensor, faces: Tensor, K: Tensor, size: int):
+    """pytorch3d's soft silhouette and soft Gouraud renderers at `settings_for(size)`, and its
+    rasterizer (for the pair count)."""
+    from pytorch3d.renderer import (
+        BlendParams,
+        DirectionalLights,
+        MeshRasterizer,
+        MeshRenderer,
+        RasterizationSettings,
+        SoftGouraudShader,
+        SoftSilhouetteShader,
+    )
+
+    from s2h_lib.render.pytorch3d_backend import opencv_cameras
+
+    cameras = opencv_cameras(K, (size, size))
+    raster = RasterizationSettings(
+        image_size=size,
+        blur_radius=math.log(1 / MIN_PROBABILITY - 1) * PYTORCH3D_SIGMA,
+        faces_per_pixel=PYTORCH3D_FACES_PER_PIXEL,
+        clip_barycentric_coords=True,
+        cull_backfaces=True,
+    )
+    blend = BlendParams(sigma=PYTORCH3D_SIGMA, gamma=PYTORCH3D_GAMMA, background_color=(0, 0, 0))
+    rasterizer = MeshRasterizer(cameras, raster)
+    # Ours shades with a light travelling along +z, i.e. pytorch3d's direction (0, 0, -1).
+    lights = DirectionalLights(
+        ambient_color=((0.5, 0.5, 0.5),),
+        diffuse_color=((0.5, 0.5, 0.5),),
+        specular_color=((0.0, 0.0, 0.0),),
+        direction=((0.0, 0.0, -1.0),),
+    )
+    silhouette_renderer = MeshRenderer(rasterizer, SoftSilhouetteShader(blend))
+    shaded = MeshRenderer(
+        rasterizer, SoftGouraudShader(cameras=cameras, lights=lights, blend_params=blend)
+    )
+    return silhouette_renderer, shaded, rasterizer
+
+
+def bench_pytorch3d(repeats: int, size: int = 128, batch_size: int = 16) -> None:
+    """Ours and pytorch3d side by side on CPU at equal settings; prints a table and the ratio."""
+    from pytorch3d.renderer import TexturesVertex
+    from pytorch3d.structures import Meshes
+
+    verts, faces, K = hand_scene(batch_size, size, "cpu")
+    settings = replace(settings_for(size), shading="gouraud")
+    colours = torch.full_like(verts, 0.7)
+    lights = Lights.headlight(batch_size)
+    their_silhouette, their_shaded, rasterizer = pytorch3d_renderers(verts, faces, K, size)
+
+    def mesh(v: Tensor) -> Meshes:
+        return Meshes(v, faces.expand(batch_size, -1, -1), textures=TexturesVertex(colours))
+
+    cases = {
+        "silhouette": (
+            lambda v: silhouette(v, faces, K, settings).mean(),
+            lambda v: their_silhouette(mesh(v))[..., 3].mean(),
+        ),
+        "shaded rgb": (
+            lambda v: render_mesh(
+                v, faces, K, settings, vertex_colors=colours, lights=lights
+            ).rgb.mean(),
+            lambda v: their_shaded(mesh(v))[..., :3].mean(),
+        ),
+    }
+    fragments = rasterizer(mesh(verts))
+    full = int((fragments.pix_to_face[..., -1] >= 0).sum())
+    their_pairs = int((fragments.pix_to_face >= 0).sum())
+    our_pairs = render_mesh(verts, faces, K, settings).num_pairs
+    ours_alpha = silhouette(verts, faces, K, settings)[:, 0]
+    alpha_error = (ours_alpha - their_silhouette(mesh(verts))[..., 3]).abs().max().item()
+    print(
+        f"\npytorch3d side by side, cpu, {size}², batch {batch_size}, sigma = gamma = 1e-4 "
+        f"(its units), faces_per_pixel {PYTORCH3D_FACES_PER_PIXEL} "
+        f"({'enough' if full == 0 else f'FULL at {full} pixels'}); "
+        f"max |silhouette difference| {alpha_error:.1e}"
+    )
+    print(
+        "| output | ours fwd ms/img | pytorch3d fwd | ratio | ours fwd+bwd | pytorch3d fwd+bwd "
+        "| ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, (ours_fn, theirs_fn) in cases.items():
+        times = []
+        for fn in (ours_fn, theirs_fn):
+            leaf = verts.clone().requires_grad_()
+            times.append(time_ms(lambda f=fn: f(verts), "cpu", repeats) / batch_size)
+            times.append(time_ms(lambda f=fn, v=leaf: f(v).backward(), "cpu", repeats) / batch_size)
+        ours_fwd, ours_both, their_fwd, their_both = times
+        print(
+            f"| {name} | {ours_fwd:.2f} | {their_fwd:.2f} | {their_fwd / ours_fwd:.1f}x | "
+            f"{ours_both:.2f} | {their_both:.2f} | {their_both / ours_both:.1f}x |"
+        )
+    print(
+        f"pixel-face pairs: ours {our_pairs:,d} evaluated (bounding boxes grown by the blur), "
+        f"pytorch3d {their_pairs:,d} kept of {fragments.pix_to_face.numel():,d} slots "
+        f"(B·H·W·faces_per_pixel)"
+    )
 
 
 if __name__ == "__main__":
