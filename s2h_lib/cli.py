@@ -5,8 +5,12 @@ s2h mano info [PATH] [--side left]               summarise a hand model file (de
 s2h mano poses [--out runs/poses] [--hand PATH]  pose the hand model, write pictures
 s2h demo [--out runs/demo] [--quick] [--pretrained W|none]   data, training, evaluation, report
 s2h train --config PRESET|YAML --out DIR [--resume] [--set key=value ...]   train a model
-s2h eval --model DIR/model.pt [--split test] --out DIR   FreiHAND-protocol metrics of a model
-s2h fit --images DIR_OR_FILE --out DIR [--steps N]  fit the hand model to the hands in photos
+s2h eval --model DIR/model.pt [--split test] --out DIR [--format freihand|ho3d] [--device D]
+                                                 FreiHAND-protocol metrics, or a benchmark pred.json
+s2h fit --images DIR_OR_FILE --out DIR [--steps N] [--device D]  fit the hand model to photos
+s2h predict IMAGE|DIR --model DIR/model.pt --out DIR [--refine] [--device D]
+                                                 a trained network on your photos: overlay,
+                                                 mesh (.obj/.ply) and JSON per photo
 s2h ablate --grid texture,biomech --seeds 3 --out runs/ablate [--workers N] [--steps N]
                                                  loss-group ablation grid through notebook 05
 s2h data detect --images DIR --out keypoints.json   2D hand keypoints of your photos
@@ -22,11 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s2h_lib.mano_io import HandModelError, convert_mano_pkl, load_hand_model
+from s2h_lib.mesh_io import MESH_FORMATS
 
 if TYPE_CHECKING:
     from s2h_lib.pipeline import PipelineConfig
 
 RANDOM_INIT = "none"  # s2h demo --pretrained none: the encoder starts from random weights
+METRICS_FORMAT = "metrics"  # s2h eval's default output: the FreiHAND-protocol metrics
+DEVICE_HELP = "auto (CUDA when available, else CPU), cpu or cuda"
 
 
 def _mano_convert(args: argparse.Namespace) -> None:
@@ -114,10 +121,21 @@ def _eval(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from s2h_lib.data.factory import make_dataset
+    from s2h_lib.devices import choose_device
     from s2h_lib.eval_model import evaluate_predictor, load_trained_model, model_predictor
+    from s2h_lib.submission import SUBMISSION_FORMATS, write_submission
 
-    model, config = load_trained_model(args.model)
+    if args.format not in (METRICS_FORMAT, *SUBMISSION_FORMATS):
+        raise ValueError(
+            f"--format {args.format}: choose {METRICS_FORMAT} or one of {SUBMISSION_FORMATS}"
+        )
+    model, config = load_trained_model(args.model, choose_device(args.device))
     data = config.data if args.data is None else replace(config.data, root=args.data)
+    if args.format != METRICS_FORMAT:  # the benchmark scores it: its labels are not read
+        dataset = make_dataset(data, args.split, with_truth=False)
+        path = write_submission(model_predictor(model), dataset, args.out, args.format)
+        print(f"wrote {path}: {len(dataset)} samples in the {args.format} pred.json format")
+        return
     dataset = make_dataset(data, args.split, with_truth=True)
     report = evaluate_predictor(model_predictor(model), model.faces, dataset, args.out)
     print(
@@ -134,9 +152,23 @@ def _fit(args: argparse.Namespace) -> None:
         raise ValueError(f"--images {args.images}: no such photo or folder of photos")
     steps = {} if args.steps is None else {"steps": args.steps}
     config = FitConfig(seed=args.seed, **steps)
-    report = fit_photos(args.images, args.out, config, size=args.size or CROP_SIZE)
+    report = fit_photos(
+        args.images, args.out, config, size=args.size or CROP_SIZE, device=args.device
+    )
     print(f"fitted {len(report['hands'])} hand(s); wrote {args.out}")
     for name, why in report["skipped"].items():
+        print(f"  skipped {name}: {why}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from s2h_lib.predict import PredictConfig, predict_photos
+
+    config = PredictConfig(refine=args.refine, mesh_format=args.mesh)
+    report = predict_photos(args.images, args.model, args.out, config, device=args.device)
+    print(f"wrote {args.out}: hands in {len(report.written)} photo(s)")
+    for name, path in report.written.items():
+        print(f"  {name}: {path.name}")
+    for name, why in report.skipped.items():
         print(f"  skipped {name}: {why}")
 
 
@@ -291,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", default=None, help="dataset root (default: the training one)")
     evaluate.add_argument("--split", default="test", choices=("val", "test"))
     evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.add_argument(
+        "--format",
+        default=METRICS_FORMAT,
+        help="metrics (default): score against the split's labels; freihand or ho3d: write "
+        "pred.json for that benchmark's scorer, without reading labels",
+    )
+    evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.set_defaults(run=_eval)
 
     fit = commands.add_parser("fit", help="fit the hand model to the hands in photos")
@@ -299,7 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--steps", type=int, help="optimisation steps (default: FitConfig's)")
     fit.add_argument("--size", type=int, help="crop size in pixels (default: 256)")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--device", default="auto", help=DEVICE_HELP)
     fit.set_defaults(run=_fit)
+
+    predict = commands.add_parser("predict", help="run a trained network on your photos")
+    predict.add_argument("images", type=Path, help="a photo or a folder of photos")
+    predict.add_argument("--model", type=Path, required=True, help="model.pt of a run")
+    predict.add_argument("--out", type=Path, required=True, help="folder for the results")
+    predict.add_argument(
+        "--refine", action="store_true", help="fit each prediction further to its photo"
+    )
+    predict.add_argument("--mesh", choices=MESH_FORMATS, default="obj", help="mesh file format")
+    predict.add_argument("--device", default="auto", help=DEVICE_HELP)
+    predict.set_defaults(run=_predict)
 
     ablate = commands.add_parser(
         "ablate", help="train a grid of loss-group ablations x seeds through notebook 05"

@@ -35,6 +35,7 @@ from s2h_lib.data.detector import HandDetector, crop_detection, detection_box
 from s2h_lib.data.image_io import read_rgb
 from s2h_lib.data.photos import PhotoFolder, PhotoHand
 from s2h_lib.data.sample import HandSample, collate_samples
+from s2h_lib.devices import choose_device
 from s2h_lib.fit import FitConfig, FitResult, default_hand_model, fit_batch
 from s2h_lib.hand_model import ManoLayer
 from s2h_lib.mirror import mirror_prediction, mirror_sample
@@ -126,16 +127,35 @@ def _unmirror(hands: list[FoundHand], pred: HandPrediction) -> HandPrediction:
     return HandPrediction(**{name: pick(name, value) for name, value in vars(pred).items()})
 
 
+def _on_cpu(result: FitResult) -> FitResult:
+    pred = result.prediction
+    return replace(
+        result,
+        prediction=HandPrediction(
+            **{k: None if v is None else v.cpu() for k, v in vars(pred).items()}
+        ),
+        loss=result.loss.cpu(),
+        history=result.history.cpu(),
+        fitted=result.fitted.cpu(),
+    )
+
+
 def fit_hands(
-    hands: list[FoundHand], config: FitConfig, hand_model: ManoLayer, batch_size: int
+    hands: list[FoundHand],
+    config: FitConfig,
+    hand_model: ManoLayer,
+    batch_size: int,
+    device: torch.device | str = "cpu",
 ) -> FitResult:
-    """Fit every hand, `batch_size` at a time; the predictions are in the hands' own crops."""
+    """Fit every hand, `batch_size` at a time, on `device`; the predictions (on the CPU) are
+    in the hands' own crops."""
     config = replace(config, progress=True)
     results = []
     with tqdm(total=len(hands), desc="fitting hands", unit="hand") as bar:
         for start in range(0, len(hands), batch_size):
             part = hands[start : start + batch_size]
-            result = fit_batch(collate_samples([hand.to_fit for hand in part]), config, hand_model)
+            batch = collate_samples([hand.to_fit for hand in part]).to(device)
+            result = _on_cpu(fit_batch(batch, config, hand_model))
             results.append(replace(result, prediction=_unmirror(part, result.prediction)))
             bar.update(len(part))
     return FitResult(
@@ -242,23 +262,29 @@ def fit_photos(
     config: FitConfig | None = None,
     size: int = CROP_SIZE,
     batch_size: int = BATCH_SIZE,
+    device: str = "auto",
+    found: list[FoundHand] | None = None,
 ) -> dict:
     """Detect, crop, fit and write (see the module docstring); returns the fits.json content.
+    `device`: where to fit (`devices.choose_device`). `found`: the hands of the photo `images`
+    when the caller has detected and cropped them already (`predict.photo_crops`), so the
+    detector does not run twice.
 
     Raises FileNotFoundError for a missing photo or folder, ValueError when no hand is found.
     """
     config = config or FitConfig()
+    torch_device = choose_device(device)
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    hands, skipped = find_hands(Path(images), out, size)
+    hands, skipped = find_hands(Path(images), out, size) if found is None else (found, {})
     if not hands:
         reasons = "; ".join(f"{name}: {why}" for name, why in skipped.items()) or "no photos"
         raise ValueError(f"no hand to fit in {images} ({reasons})")
     hand_model = default_hand_model(config)
-    result = fit_hands(hands, config, hand_model, batch_size)
+    result = fit_hands(hands, config, hand_model, batch_size, torch_device)
     pred = result.prediction
     px = reprojection_px(pred, collate_samples([hand.crop for hand in hands]))
-    _write_pictures(hands, pred, px, hand_model.faces, out)
+    _write_pictures(hands, pred, px, hand_model.faces.cpu(), out)
     report = {
         "format": FITS_FORMAT,
         "images": str(Path(images).expanduser().resolve()),

@@ -1,7 +1,8 @@
 """Glue the teaching notebooks (00 tour, 03 data, 04 losses, 09 your photo) share.
 
-Each function is one step a notebook shows: find the hands in a photo and draw them, rebuild a
-fitted hand's mesh from `fits.json`, and so on. The notebooks stay a sequence of calls and
+Each function is one step a notebook shows: draw the hands found in a photo, rebuild a fitted
+hand's mesh from `fits.json`, and so on (the photo pipeline itself, detect, crop and predict,
+is `predict.py`, which `s2h predict` runs). The notebooks stay a sequence of calls and
 pictures; what can be wrong lives here, with its tests (`tests/test_teaching.py`).
 """
 
@@ -16,27 +17,20 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from s2h_lib.data.detector import (
-    Detection,
-    DetectorConfig,
-    HandDetector,
-    crop_detection,
-    detection_box,
-)
-from s2h_lib.data.image_io import list_images, read_rgb
+from s2h_lib.data.detector import detection_box
+from s2h_lib.data.image_io import list_images
 from s2h_lib.data.noise import NoiseModel, NoiseParams, measure, simulate
-from s2h_lib.data.photos import PhotoHand
-from s2h_lib.data.sample import HandSample, collate_samples
+from s2h_lib.data.sample import HandSample
 from s2h_lib.data.store import MANIFEST_NAME, build_synth
 from s2h_lib.data.synthetic import SynthConfig
 from s2h_lib.eval_model import load_trained_model
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
-from s2h_lib.fit_photos import FoundHand, reprojection_px
+from s2h_lib.fit_photos import FoundHand
 from s2h_lib.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
-from s2h_lib.mirror import mirror_prediction
 from s2h_lib.model import CameraPose, HandNet
 from s2h_lib.objective import compute_losses
 from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha
+from s2h_lib.predict import HandMesh, PhotoHands, crop_reprojection_px, faces_for
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.silhouette_fit import image_motion
@@ -47,59 +41,7 @@ PHOTO_INCHES = 6.0
 BOX_COLOUR = "yellow"
 
 
-# ---- one photo: detect, then rebuild what the fit found -----------------------------------
-
-
-@dataclass(frozen=True)
-class PhotoHands:
-    """A photo and the hands the detector found in it (highest score first).
-
-    image: (H, W, 3) uint8 RGB; detections: `Detection`s in the photo's pixels.
-    """
-
-    path: Path
-    image: np.ndarray
-    detections: list[Detection]
-
-    @property
-    def found(self) -> bool:
-        return bool(self.detections)
-
-    def summary(self) -> str:
-        """One line per hand (side, score, mean joint confidence), or why there is none."""
-        if not self.found:
-            return no_hand_message(self.path)
-        return "\n".join(
-            f"hand {rank}: {d.handedness}, score {d.score:.2f}, "
-            f"mean joint confidence {d.confidence.mean():.2f}"
-            for rank, d in enumerate(self.detections)
-        )
-
-
-def no_hand_message(path: str | Path) -> str:
-    """What to tell the user when the detector finds no hand in the photo at `path`."""
-    return (
-        f"no hand found in {path}: the detector (mediapipe) needs a clearly visible hand, not too "
-        "small (a tenth of the photo's height or more), not cut off by the border, in reasonable "
-        "light. Try another photo, or crop the photo closer around the hand."
-    )
-
-
-def detect_photo(path: str | Path, config: DetectorConfig | None = None) -> PhotoHands:
-    """Read the photo at `path` and run the hand detector on it.
-
-    Raises FileNotFoundError naming the path when it is no file (an image such as a .jpg).
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"photo {path} not found (resolved: {path.resolve()}); expected an image file "
-            "(.jpg, .png), e.g. one of s2h_lib/assets/photos/ in the repository"
-        )
-    image = read_rgb(path)
-    with HandDetector(config or DetectorConfig()) as detector:
-        detections = detector.detect(image)
-    return PhotoHands(path, image, detections)
+# ---- one photo: its hands drawn, and what the fit found -----------------------------------
 
 
 def draw_detections(ax, photo: PhotoHands, title: str = "") -> None:
@@ -143,15 +85,6 @@ def photos_figure(photos: list[PhotoHands], columns: int = 5, panel_inches: floa
         draw_detections(ax, photo, f"{photo.path.stem[:12]}: {found}")
     figure.tight_layout(pad=0.3)
     return figure
-
-
-@dataclass(frozen=True)
-class HandMesh:
-    """A hand mesh in a crop's camera frame, metres: verts (V, 3), joints (21, 3), faces (F, 3)."""
-
-    verts: np.ndarray
-    joints: np.ndarray
-    faces: np.ndarray
 
 
 def hand_mesh(record: dict, config: FitConfig | None = None) -> HandMesh:
@@ -582,44 +515,6 @@ def tour_model(model_path: str | Path) -> TourModel:
     return TourModel(HandNet(preset.model).eval(), preset.data.image_size, False, description)
 
 
-def photo_crop(photo: PhotoHands, size: int, rank: int = 0) -> FoundHand:
-    """The `size` crop around hand `rank` of `photo` (as `s2h fit` crops it).
-
-    Raises ValueError with `no_hand_message` when the detector found no such hand."""
-    if rank >= len(photo.detections):
-        raise ValueError(no_hand_message(photo.path))
-    hand = PhotoHand(photo.path.name, rank, photo.detections[rank])
-    crop = crop_detection(photo.image, hand.detection, size, name=hand.name)
-    return FoundHand(hand, detection_box(hand.detection), crop)
-
-
-def predict_hand(net: HandNet, hand: FoundHand) -> HandPrediction:
-    """The network's prediction (batch of 1) for `hand`, in the hand's own crop. The network
-    is a right-hand model: a left hand is predicted in the mirrored crop and mirrored back."""
-    if net.config.side != "right":
-        raise ValueError(f"the tour expects a right-hand network, got side={net.config.side!r}")
-    device = next(net.parameters()).device
-    sample = hand.to_fit
-    with torch.no_grad():
-        pred = net.predict(collate_samples([sample]).to(device))
-    pred = HandPrediction(**{k: None if v is None else v.cpu() for k, v in vars(pred).items()})
-    return mirror_prediction(pred, sample.image.shape[-1]) if hand.side == "left" else pred
-
-
-def _faces_for(hand: FoundHand, faces: torch.Tensor) -> torch.Tensor:
-    """The right hand model's triangles `faces` for `hand`'s mesh: a mirrored (left) mesh needs
-    their winding reversed, or the renderer culls them as seen from behind."""
-    return faces.flip(-1) if hand.side == "left" else faces
-
-
-def crop_reprojection_px(pred: HandPrediction, hand: FoundHand) -> float:
-    """Confidence-weighted mean distance, crop pixels, of the predicted joints' projections to
-    the detector's keypoints (`fit_photos.reprojection_px` for one hand)."""
-    crop = hand.crop
-    one = HandSample(crop.image[None], crop.K[None], crop.keypoints[None], crop.confidence[None])
-    return float(reprojection_px(pred, one)[0])
-
-
 def predictions_figure(
     hand: FoundHand, predictions: dict[str, HandPrediction], faces: torch.Tensor
 ) -> Figure:
@@ -639,19 +534,9 @@ def predictions_figure(
     axes[0].set_axis_off()
     axes[0].set_title(f"crop, detector ({hand.side} hand)", fontsize=7)
     for ax, (label, pred) in zip(axes[1:], predictions.items(), strict=True):
-        alpha = mesh_alpha(pred, _faces_for(hand, faces), size, crop.K[None])[0].numpy()
+        alpha = mesh_alpha(pred, faces_for(hand, faces), size, crop.K[None])[0].numpy()
         px = crop_reprojection_px(pred, hand)
         title = f"{label}: {px:.1f} px"
         draw_overlay(ax, image, alpha, pred.keypoints2d[0].numpy(), detected, title)
     figure.tight_layout(pad=0.3)
     return figure
-
-
-def prediction_mesh(pred: HandPrediction, faces: torch.Tensor, hand: FoundHand) -> HandMesh:
-    """The mesh of a prediction (batch of 1) for `hand`, in its crop's camera frame, with the
-    right hand model's triangles `faces` turned to face outwards (`_faces_for`)."""
-    return HandMesh(
-        verts=pred.verts[0].numpy(),
-        joints=pred.joints[0].numpy(),
-        faces=_faces_for(hand, faces).cpu().numpy(),
-    )

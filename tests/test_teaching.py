@@ -20,25 +20,27 @@ from s2h_lib.loss_config import LossConfig
 from s2h_lib.mirror import mirror_prediction, mirror_sample
 from s2h_lib.model import CameraPose, HandNet, ModelConfig
 from s2h_lib.objective import compute_losses
+from s2h_lib.predict import (
+    HandMesh,
+    PhotoHands,
+    crop_reprojection_px,
+    detect_photo,
+    photo_crop,
+    predict_hand,
+    prediction_mesh,
+)
 from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.teaching import (
     TOUR_PRESET,
-    HandMesh,
-    PhotoHands,
     ablation_table,
     camera_view_rotation,
     camera_views_figure,
     clip_frames,
-    crop_reprojection_px,
-    detect_photo,
     first_photo,
     hand_mesh,
     inspect_terms,
     joint_arrows,
     noise_check,
-    photo_crop,
-    predict_hand,
-    prediction_mesh,
     predictions_figure,
     samples_figure,
     stage_table,
