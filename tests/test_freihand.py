@@ -14,9 +14,11 @@ import s2h_lib.data.freihand as freihand_module
 from s2h_lib.data.crop import project_points
 from s2h_lib.data.detect_folder import FolderDetections, ImageDetections, save_keypoints_json
 from s2h_lib.data.detector import Detection
-from s2h_lib.data.freihand import FreiHAND, FreiHANDLayoutError
+from s2h_lib.data.factory import make_dataset
+from s2h_lib.data.freihand import FreiHAND, FreiHANDLayoutError, held_out_hands
 from s2h_lib.data.sample import collate_samples
 from s2h_lib.mano_io import load_hand_model
+from s2h_lib.train_config import DataConfig
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +205,62 @@ def test_keypoints_file_from_s2h_data_detect(fake: FakeFreiHAND, tmp_path: Path)
     expected = torch.tensor(fake.detections["00000002.jpg"][0], dtype=torch.float32)
     torch.testing.assert_close(dataset[2].keypoints, expected)
     assert float(dataset[1].confidence.sum()) == 0.0
+
+
+def test_held_out_hands_are_a_fixed_spread_out_twentieth() -> None:
+    held_out = held_out_hands(32560)
+    assert len(held_out) == pytest.approx(0.05 * 32560, rel=0.01)
+    assert np.array_equal(held_out, np.sort(held_out)) and len(set(held_out)) == len(held_out)
+    # spread over the file, not a block: every tenth of the hands gives about a tenth of them
+    per_tenth = np.histogram(held_out, bins=10, range=(0, 32560))[0]
+    assert per_tenth.min() > 0.08 * len(held_out)
+    # a hand's side does not depend on the file's length, and is the same on every machine
+    assert np.array_equal(held_out_hands(200), held_out[held_out < 200])
+    assert held_out_hands(40).tolist() == [0, 13, 34]
+    with pytest.raises(ValueError, match="1 training hand"):
+        held_out_hands(1)
+
+
+def test_validation_hands_are_held_out_of_training(tmp_path: Path) -> None:
+    fake = make_freihand(tmp_path / "freihand", num_hands=20, versions=2)
+    held_out = held_out_hands(20).tolist()
+    kwargs = {"with_truth": True, "versions": (0, 1), "detections": fake.detections}
+    train = FreiHAND(fake.root, part="train", **kwargs)
+    val = FreiHAND(fake.root, part="val", **kwargs)
+    every = FreiHAND(fake.root, **kwargs)
+    train_names = {train.name(i) for i in range(len(train))}
+    val_names = [val.name(i) for i in range(len(val))]
+    assert len(val) == 2 * len(held_out) and len(train) + len(val) == len(every)
+    assert not train_names & set(val_names), "no image is in both parts"
+    # both versions of a held-out hand are held out, and carry that hand's annotations
+    assert sorted(int(name) % 20 for name in val_names) == sorted(held_out * 2)
+    for i in range(len(val)):
+        hand = int(val.name(i)) % 20
+        torch.testing.assert_close(val[i].truth.joints3d, torch.from_numpy(fake.xyz[hand]).float())
+    with pytest.raises(ValueError, match="part"):
+        FreiHAND(fake.root, split="evaluation", part="val")
+
+
+def test_factory_splits_validation_from_training_and_tests_on_evaluation(tmp_path: Path) -> None:
+    root = tmp_path / "freihand"
+    fake = make_freihand(root, num_hands=20, versions=1)
+    make_freihand(root, split="evaluation", num_hands=3, versions=1, seed=1)
+    write_openpose(tmp_path / "detect.json", fake.detections)
+    data = DataConfig(
+        dataset="freihand",
+        root=str(root),
+        detections=str(tmp_path / "detect.json"),
+        image_size=64,
+        keypoints="detections",
+    )
+    names = {
+        split: [dataset.base.name(i) for i in range(len(dataset))]
+        for split in ("train", "val", "test")
+        for dataset in [make_dataset(data, split, with_truth=True)]
+    }
+    assert names["val"] == [f"{hand:08d}" for hand in held_out_hands(20)]
+    assert sorted(names["train"] + names["val"]) == [f"{hand:08d}" for hand in range(20)]
+    assert names["test"] == ["00000000", "00000001", "00000002"]
+    test_truth = make_dataset(data, "test", with_truth=True)[0].truth.joints3d
+    val_truth = make_dataset(data, "val", with_truth=True)[0].truth.joints3d
+    assert not torch.allclose(test_truth, val_truth), "val is not the evaluation set"

@@ -14,8 +14,14 @@ from s2h_lib.data.augment import AugmentConfig, augment, generator_for
 from s2h_lib.data.sample import HandSample
 from s2h_lib.train_config import DataConfig
 
-# Split names per dataset: the trainer says "train" / "val" / "test".
-FREIHAND_SPLITS = {"train": "training", "val": "evaluation", "test": "evaluation"}
+# Split names per dataset: the trainer says "train" / "val" / "test". FreiHAND's: (its split,
+# the part of it), validation held out of its training set so settings are not chosen on the
+# test set (data/freihand.py).
+FREIHAND_SPLITS = {
+    "train": ("training", "train"),
+    "val": ("training", "val"),
+    "test": ("evaluation", "all"),
+}
 HO3D_SPLITS = {"train": "train", "val": "evaluation", "test": "evaluation"}
 
 
@@ -78,9 +84,11 @@ def _base_dataset(data: DataConfig, split: str, with_truth: bool, clips: bool) -
     if data.dataset == "freihand":
         from s2h_lib.data.freihand import FreiHAND
 
+        freihand_split, part = FREIHAND_SPLITS[split]
         return FreiHAND(
             data.root,
-            FREIHAND_SPLITS[split],
+            freihand_split,
+            part=part,
             size=data.image_size,
             with_truth=with_truth,
             keypoints="detections",

@@ -7,6 +7,12 @@ original plus 3 background/colour variants): image `i + v * 32560` is version `v
 and shares its annotations. S2HAND trained on version 0 only (method notes section 1.2), which
 is the default here.
 
+Validation. FreiHAND has no validation set, and its evaluation set is the test set: choosing
+settings on it tunes to the test. So a held-out part of the training set is carved out by
+hand (`held_out_hands`: `VAL_FRACTION` of the hands, picked by a fixed rule, the same on every
+machine), with all 4 versions of a hand on the same side: `part="train"` leaves them out,
+`part="val"` is only them.
+
 The annotation JSON files are large (training_verts.json is about 1.4 GB of text): each is read
 at most once per process, into a read-only numpy array shared by every dataset object that
 needs it, and only when the options ask for it (verts only with `with_truth`).
@@ -42,6 +48,9 @@ from s2h_lib.hand_model import NUM_KEYPOINTS
 from s2h_lib.mano_io import NUM_BETAS, load_hand_model
 
 SPLITS = ("training", "evaluation")
+PARTS = ("all", "train", "val")
+VAL_FRACTION = 0.05  # of the training hands held out as the validation set (1629 of 32560)
+GOLDEN_HASH = 2654435761  # round(2^32 / golden ratio): Knuth's multiplicative hash
 KEYPOINT_SOURCES = ("detections", "truth")
 NUM_VERSIONS = {"training": 4, "evaluation": 1}
 MANO_NUM_VERTS = 778  # the official MANO mesh the verts files hold
@@ -95,6 +104,19 @@ def load_json_array(path: Path, tail: tuple[int, ...], root: Path) -> np.ndarray
     return array.reshape(-1, *tail)
 
 
+def held_out_hands(num_hands: int) -> np.ndarray:
+    """The sorted indices of the training hands held out for validation: hand i is held out
+    when frac(i x golden ratio) < VAL_FRACTION (a Weyl sequence, so the held-out hands are
+    spread evenly over the file; exact integer arithmetic, no random generator whose stream
+    could change between library versions, and a hand's side does not depend on how many
+    hands there are). Raises ValueError when no hand would be left to train on."""
+    if num_hands < 2:
+        raise ValueError(f"cannot hold out validation hands from {num_hands} training hand(s)")
+    ids = np.arange(num_hands, dtype=np.uint64)
+    position = (ids * np.uint64(GOLDEN_HASH)) % np.uint64(2**32)
+    return np.flatnonzero(position < np.uint64(round(VAL_FRACTION * 2**32)))
+
+
 def _resize_matrix(height: int, width: int, size: int | None) -> Tensor | None:
     """Pixel affine resizing an image to `size` x `size` (a non-square image is padded to a
     square first), or None when nothing changes."""
@@ -108,6 +130,8 @@ class FreiHAND(Dataset):
 
     root: the folder holding `training/`, `evaluation/` and the `*_K.json` etc. files (LAYOUT).
     split: "training" or "evaluation".
+    part: of the training split, "all" hands, the "train" part or the held-out "val" part
+        (module docstring); the evaluation split is always "all".
     size: output side in pixels (the images are resized and K with them), None for the native
         224 x 224.
     with_truth: attach `HandTruth` (evaluation, or a labelled supervision run). Truth joints3d
@@ -142,6 +166,7 @@ class FreiHAND(Dataset):
         root: str | Path,
         split: str = "training",
         *,
+        part: str = "all",
         size: int | None = 224,
         with_truth: bool = False,
         keypoints: str = "detections",
@@ -150,14 +175,15 @@ class FreiHAND(Dataset):
         mano_root: str | Path | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
-        self._check_options(split, keypoints, versions, size)
-        self.split, self.size, self.with_truth = split, size, with_truth
+        self._check_options(split, part, keypoints, versions, size)
+        self.split, self.part, self.size, self.with_truth = split, part, size, with_truth
         self.keypoint_source, self.versions, self.mano_root = keypoints, tuple(versions), mano_root
         self.image_dir = self.root / split / "rgb"
         if not self.image_dir.is_dir():
             raise _missing(self.image_dir, self.root)
         self.K = load_json_array(self.root / f"{split}_K.json", (3, 3), self.root)
         self.num_hands = len(self.K)
+        self.hands = self._part_hands()
         needs_xyz = with_truth or keypoints == "truth"
         self.xyz = self._annotation("xyz", (NUM_KEYPOINTS, 3)) if needs_xyz else None
         self.detections, self.missing_detections = self._load_detections(detections)
@@ -167,10 +193,15 @@ class FreiHAND(Dataset):
 
     @staticmethod
     def _check_options(
-        split: str, keypoints: str, versions: tuple[int, ...], size: int | None
+        split: str, part: str, keypoints: str, versions: tuple[int, ...], size: int | None
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if part not in PARTS or (split == "evaluation" and part != "all"):
+            raise ValueError(
+                f"part must be one of {PARTS} for the training split and 'all' for the "
+                f"evaluation split, got part={part!r} with split={split!r}"
+            )
         if keypoints not in KEYPOINT_SOURCES:
             raise ValueError(f"keypoints must be one of {KEYPOINT_SOURCES}, got {keypoints!r}")
         allowed = range(NUM_VERSIONS[split])
@@ -181,6 +212,15 @@ class FreiHAND(Dataset):
             )
         if size is not None and size < 1:
             raise ValueError(f"size must be a positive number of pixels or None, got {size}")
+
+    def _part_hands(self) -> np.ndarray:
+        """The hand indices (into the annotation files) this dataset's `part` holds."""
+        if self.part == "all":
+            return np.arange(self.num_hands)
+        held_out = held_out_hands(self.num_hands)
+        if self.part == "val":
+            return held_out
+        return np.setdiff1d(np.arange(self.num_hands), held_out)
 
     def _annotation(self, kind: str, tail: tuple[int, ...]) -> np.ndarray:
         array = load_json_array(self.root / f"{self.split}_{kind}.json", tail, self.root)
@@ -195,7 +235,7 @@ class FreiHAND(Dataset):
         if self.keypoint_source == "truth":
             return None, 0
         if source is None:
-            if self.split == "training":
+            if self.split == "training" and self.part != "val":
                 raise ValueError(
                     "FreiHAND training needs 2D keypoints: pass detections= (a `s2h data detect` "
                     "JSON, S2HAND's OpenPose file or a dict), or keypoints='truth' for the "
@@ -219,15 +259,15 @@ class FreiHAND(Dataset):
     # ---- items ------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self.num_hands * len(self.versions)
+        return len(self.hands) * len(self.versions)
 
     def _indices(self, index: int) -> tuple[int, int]:
         """(hand index into the annotation files, image file number) of item `index`."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         index %= len(self)
-        hand = index % self.num_hands
-        return hand, hand + self.versions[index // self.num_hands] * self.num_hands
+        hand = int(self.hands[index % len(self.hands)])
+        return hand, hand + self.versions[index // len(self.hands)] * self.num_hands
 
     def name(self, index: int) -> str:
         """The image's file stem, e.g. "00032571" for version 1 of hand 11."""
