@@ -4,6 +4,7 @@ the files per photo, the camera frame they are in, left hands, refinement and cl
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 from dataclasses import replace
@@ -194,3 +195,20 @@ def test_notebook_09s_fit_takes_the_crops_it_was_given(tmp_path: Path, monkeypat
     )
     assert [hand["side"] for hand in report["hands"]] == [hands[0].side]
     assert report["hands"][0]["crop"]["side"] == pytest.approx(hands[0].box.side)
+
+
+def test_the_readmes_predict_command_as_written(model_path: Path, tmp_path: Path, monkeypatch):
+    """The README's `s2h predict ...` line, run from a folder laid out as the repository root
+    after `make demo` (its model.pt, two of the shipped photos to keep it short)."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text().splitlines()
+    (command,) = [line for line in readme if line.startswith("s2h predict s2h_lib/assets/")]
+    photos = tmp_path / "s2h_lib" / "assets" / "photos"
+    photos.mkdir(parents=True)
+    for name in (ONE_HAND, NO_HAND):
+        shutil.copy(SAMPLE_PHOTOS_DIR / name, photos / name)
+    (tmp_path / "runs" / "demo" / "train").mkdir(parents=True)
+    shutil.copy(model_path, tmp_path / "runs" / "demo" / "train" / "model.pt")
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(command)[1:]) == 0
+    result = json.loads((tmp_path / "runs" / "predict" / f"{Path(ONE_HAND).stem}.json").read_text())
+    assert (tmp_path / "runs" / "predict" / result["hands"][0]["mesh"]).is_file()
