@@ -1,6 +1,6 @@
 """`s2h predict`: a trained network on your own photos (detect, crop, predict, write).
 
-The steps, each a function here and each used by notebooks 00 and 09 as well:
+The steps, each a function here that notebooks 00, 03 and 09 call as well:
 1. `detect_photo`: read a photo and find its hands (mediapipe, the `detect` extra), once;
 2. `photo_crops`: a square crop per hand, with its own intrinsics K. A photo has no
    calibration, so its K is `detector.default_intrinsics` (focal length = the longer side);
