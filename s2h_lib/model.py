@@ -53,7 +53,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from s2h_lib.camera_solve import anchor_to_keypoints
+from s2h_lib.camera_solve import MIN_CONFIDENT_KEYPOINTS, anchor_to_keypoints
 from s2h_lib.data.sample import HandSample
 from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
 from s2h_lib.hand_model import ManoLayer
@@ -102,6 +102,11 @@ class ModelConfig:
     anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
     their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
     2D branch's (last stack, confidence 1).
+    mean_hand_without_anchors: an image whose anchors have fewer than
+    `MIN_CONFIDENT_KEYPOINTS` confident keypoints (the detector found no hand) gets the mean
+    hand (pose and shape coefficients 0), as the fitter gives the frames it cannot fit: nothing
+    in the image alone teaches articulation in a CPU budget, so a regressed guess there is worse
+    than the mean. Needs anchors (camera "keypoints" or keypoint_input).
     freeze_stem: keep the encoder's layers up to stride 4 (ImageNet's generic edge and colour
     filters) as they were loaded, BatchNorm statistics included: about a fifth less time a
     step on a CPU.
@@ -123,6 +128,7 @@ class ModelConfig:
     rotation: Literal["rot6d", "axisang"] = "rot6d"
     camera: Literal["regressed", "keypoints"] = "regressed"
     keypoint_input: bool = False
+    mean_hand_without_anchors: bool = False
     freeze_stem: bool = False
     texture: Literal["vertex", "face"] = "vertex"
     keypoint_branch: bool = True
@@ -146,6 +152,16 @@ class ModelConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.mean_hand_without_anchors and not self.reads_anchors:
+            raise ValueError(
+                "mean_hand_without_anchors needs anchor keypoints: set camera='keypoints' or "
+                "keypoint_input=True"
+            )
+
+    @property
+    def reads_anchors(self) -> bool:
+        """Whether the model places or conditions the hand on anchor keypoints."""
+        return self.camera == "keypoints" or self.keypoint_input
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -329,6 +345,17 @@ def initial_rotation(side: str) -> Tensor:
     return target @ source.T
 
 
+def _mean_hand_where_unanchored(camera: CameraPose, confidence: Tensor) -> CameraPose:
+    """`camera` with pose and shape coefficients 0 (the mean hand) in the rows whose anchor
+    `confidence` (B, 21) has fewer than `MIN_CONFIDENT_KEYPOINTS` positive entries."""
+    anchored = ((confidence > 0).sum(-1) >= MIN_CONFIDENT_KEYPOINTS)[:, None]
+    return replace(
+        camera,
+        pose_coeffs=torch.where(anchored, camera.pose_coeffs, 0.0),
+        betas=torch.where(anchored, camera.betas, 0.0),
+    )
+
+
 def on_axis_translation(rotation: Tensor, centroid: Tensor, scale: Tensor) -> Tensor:
     """t (..., 3) that puts a model-frame `centroid` (..., 3), turned by `rotation` (..., 3, 3)
     and scaled by `scale` (...), on the optical axis at `INITIAL_DEPTH`: t = (0, 0, d) - s R c."""
@@ -485,7 +512,7 @@ class HandNet(nn.Module):
     def uses_anchors(self) -> bool:
         """Whether the forward pass reads anchor keypoints (`ModelConfig.camera`,
         `keypoint_input`)."""
-        return self.config.camera == "keypoints" or self.config.keypoint_input
+        return self.config.reads_anchors
 
     def _anchors(
         self, keypoints: Tensor | None, confidence: Tensor | None, branch: Tensor | None
@@ -564,6 +591,8 @@ class HandNet(nn.Module):
         low, pooled = self.encoder((images - self.pixel_mean) / self.pixel_std)
         features = canonical_keypoints(*anchors) if self.config.keypoint_input else None
         camera = self.regressor(pooled, features)
+        if self.config.mean_hand_without_anchors:
+            camera = _mean_hand_where_unanchored(camera, anchors[1])
         texture_raw, lights = self.appearance(low)
         with torch.autocast(images.device.type, enabled=False):
             solve = anchors if self.config.camera == "keypoints" else None

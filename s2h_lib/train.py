@@ -173,6 +173,7 @@ class Trainer:
             clips=stage.uses_clips,
             augment=True,
             seed=self.config.seed,
+            detected_only=self.config.data.detected_only,
         )
         sampler = ResumableSampler(dataset, self.info, seed=self.config.seed)
         if len(sampler) < stage.batch_size:

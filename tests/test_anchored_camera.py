@@ -152,3 +152,20 @@ def test_regressed_camera_ignores_given_keypoints():
         plain = net(images, K)
         given = net(images, K, torch.full((1, 21, 2), math.nan), torch.ones(1, 21))
     torch.testing.assert_close(plain.verts, given.verts)
+
+
+def test_a_hand_the_detector_missed_gets_the_mean_hand_and_the_others_their_own():
+    torch.manual_seed(0)
+    net = anchored_net(keypoint_input=True, mean_hand_without_anchors=True)
+    keypoints = torch.tensor([[[50.0 + 1.5 * i, 85.0 - 2.0 * i] for i in range(21)]] * 3)
+    confidence = torch.ones(3, 21)
+    confidence[1] = 0.0  # no hand found
+    confidence[2, 2:] = 0.0  # two confident joints: too few to place the hand
+    with torch.no_grad():
+        pred = net(torch.rand(3, 3, 64, 64), intrinsics(3), keypoints, confidence)
+    assert pred.pose_coeffs[0].abs().sum() > 0 and pred.betas[0].abs().sum() > 0
+    for missed in (1, 2):
+        assert torch.all(pred.pose_coeffs[missed] == 0) and torch.all(pred.betas[missed] == 0)
+    torch.testing.assert_close(pred.joint_angles[1, 1:], pred.joint_angles[2, 1:])
+    with pytest.raises(ValueError, match="mean_hand_without_anchors needs anchor keypoints"):
+        ModelConfig(mean_hand_without_anchors=True)

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from s2h_lib.cli import main
+from s2h_lib.data.factory import DetectedOnly, make_dataset
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.sample import collate_samples
 from s2h_lib.data.store import (
@@ -22,6 +24,7 @@ from s2h_lib.data.store import (
 )
 from s2h_lib.data.synth_dataset import SynthClips, SynthDataset
 from s2h_lib.data.synthetic import GENERATOR_VERSION, SynthConfig, project
+from s2h_lib.train_config import DataConfig
 
 SIZE = 64
 NOISE = NoiseParams(joint_sigma=(0.03,) * 21, hand_miss_rate=0.25, source="test")
@@ -256,3 +259,27 @@ def test_cli_reports_a_missing_noise_file(tmp_path, capsys):
     argv = ["data", "synth", "--out", str(tmp_path / "x"), "--noise-file", str(tmp_path / "no")]
     assert main(argv) == 2
     assert "calibrate_noise" in capsys.readouterr().err
+
+
+def test_detected_only_keeps_exactly_the_images_with_a_confident_joint(built):
+    root, _ = built
+    everything = SynthDataset(root, "train")
+    found = [i for i in range(len(everything)) if everything[i].confidence.max() > 0]
+    assert 0 < len(found) < len(everything), "the tiny build should miss some hands"
+    data = DataConfig(root=str(root), image_size=SIZE, workers=0)
+    kept = make_dataset(data, "train", with_truth=False, detected_only=True)
+    assert [kept[k].name for k in range(len(kept))] == [everything[i].name for i in found]
+    clips = make_dataset(data, "train", with_truth=False, clips=True, detected_only=True)
+    assert all(clips[k].confidence.max() > 0 for k in range(len(clips)))
+
+
+def test_detected_only_without_any_detection_says_so():
+    class Missed(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return SimpleNamespace(confidence=torch.zeros(21))
+
+    with pytest.raises(ValueError, match="found a hand in none of the 2 training images"):
+        DetectedOnly(Missed())

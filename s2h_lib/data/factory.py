@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from s2h_lib.data.augment import AugmentConfig, augment, generator_for
 from s2h_lib.data.sample import HandSample
@@ -49,6 +51,36 @@ class EpochDataset(Dataset):
             return sample
         generator = generator_for(self.augmentation, index, self.epoch)
         return augment(sample, self.augmentation, generator)
+
+
+class DetectedOnly(Dataset):
+    """The items of `base` whose keypoints have a positive confidence in some joint (of some
+    frame, for clips): the images where the detector found the hand."""
+
+    def __init__(self, base: Dataset) -> None:
+        detected = _confidences(base).reshape(len(base), -1).max(axis=1) > 0
+        if not detected.any():
+            raise ValueError(
+                f"the detector found a hand in none of the {len(base)} training images; "
+                "check the keypoints the dataset reads, or set DataConfig.detected_only=False"
+            )
+        self.base = base
+        self.indices = np.flatnonzero(detected)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> HandSample:
+        return self.base[int(self.indices[index])]
+
+
+def _confidences(base: Dataset) -> np.ndarray:
+    """(N, ...) keypoint confidences: from the dataset's own table where it has one, else read
+    item by item (which decodes every image once)."""
+    if hasattr(base, "keypoint_confidences"):
+        return base.keypoint_confidences()
+    items = tqdm(range(len(base)), desc="find detected hands", unit="image", leave=False)
+    return np.stack([base[i].confidence.numpy() for i in items])
 
 
 def augmentation_for(data: DataConfig, seed: int) -> AugmentConfig | None:
@@ -116,8 +148,10 @@ def make_dataset(
     clips: bool = False,
     augment: bool = False,
     seed: int = 0,
+    detected_only: bool = False,
 ) -> EpochDataset:
-    """The dataset for `split` ("train", "val", "test"); augmented when `augment` is set.
+    """The dataset for `split` ("train", "val", "test"); augmented when `augment` is set, and
+    only the images where the detector found the hand with `detected_only` (`DetectedOnly`).
 
     with_truth=False (every self-supervised training run) builds the dataset without ground
     truth, so no sample the trainer sees carries a 3D label, a GT mask or GT 2D keypoints.
@@ -125,4 +159,6 @@ def make_dataset(
     if split not in FREIHAND_SPLITS:
         raise ValueError(f"split must be one of {sorted(FREIHAND_SPLITS)}, got {split!r}")
     base = _base_dataset(data, split, with_truth, clips)
+    if detected_only:
+        base = DetectedOnly(base)
     return EpochDataset(base, augmentation_for(data, seed) if augment else None)

@@ -158,6 +158,13 @@ class _SynthBase(Dataset):
     def __len__(self) -> int:
         return len(self.arrays)
 
+    def keypoint_confidences(self) -> np.ndarray:
+        """The confidences of every item's keypoints, (N, 21) or (N, T, 21) for clips, read
+        without decoding an image."""
+        if self.keypoint_source == "truth":
+            return np.ones(self.arrays.inputs["confidence_noise"].shape, dtype=np.float32)
+        return np.asarray(self.arrays.inputs[f"confidence_{self.keypoint_source}"])
+
     def _frame(self, i: int, frame: int | None) -> HandSample:
         """Sample `i` (frame `frame` of clip `i`) at the stored size."""
         at = (i,) if frame is None else (i, frame)
