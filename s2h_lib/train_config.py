@@ -147,10 +147,12 @@ def _presets() -> dict[str, TrainConfig]:
     anchored = ModelConfig(camera="keypoints", keypoint_input=True)
     synth = DataConfig(dataset="synth", root="data/s2h_synth", image_size=128)
     return {
-        # About 6 minutes on 2 CPU cores (96 px crops of the 128 px benchmark): the 3D branch
-        # on keypoints and priors. No 2D branch: the anchors and the refinement's targets are
-        # the detector's keypoints, and a branch would take time the 3D branch needs. No video
-        # stage: 40 steps of it after this one cost 2.4 mm (method notes in the README).
+        # About 6.5 minutes on 2 CPU cores (96 px crops of the 128 px benchmark): the 3D branch
+        # on keypoints and priors, trained on the images where the detector found the hand
+        # (the others teach only the priors; they get the mean hand). No 2D branch: the anchors
+        # and the refinement's targets are the detector's keypoints, and a branch would take
+        # time the 3D branch needs. No video stage: 40 steps of it after this one cost 2.4 mm
+        # (method notes in the README).
         "synth-cpu-demo": TrainConfig(
             name="synth-cpu-demo",
             model=replace(
