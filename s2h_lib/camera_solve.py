@@ -19,6 +19,12 @@ SOLVE_DAMPING = 1e-9
 MIN_CONFIDENT_KEYPOINTS = 3
 
 
+def enough_keypoints(confidence: Tensor) -> Tensor:
+    """(...,) bool: whether the keypoint confidences (..., 21) have at least
+    `MIN_CONFIDENT_KEYPOINTS` positive entries, enough to place a hand on them."""
+    return (confidence > 0).sum(-1) >= MIN_CONFIDENT_KEYPOINTS
+
+
 def about_axis(angle: Tensor, axis: int) -> Tensor:
     """Rotations (..., 3, 3) by `angle` (...) radians about camera axis 0, 1 or 2."""
     vector = torch.zeros(*angle.shape, 3, dtype=angle.dtype, device=angle.device)
@@ -79,7 +85,7 @@ def anchor_to_keypoints(
     placed = scale[:, None, None] * points @ rolled.transpose(-1, -2)
     trans = solve_translation(placed, keypoints, K, weights)
     depth = trans[:, CAMERA_Z] + placed[..., CAMERA_Z].mean(-1)
-    enough = (weights > 0).sum(-1) >= MIN_CONFIDENT_KEYPOINTS
+    enough = enough_keypoints(weights)
     solved = enough & (depth > 0) & torch.isfinite(trans).all(-1) & torch.isfinite(roll)
     rotation = torch.where(solved[:, None, None], rolled, rotation)
     return rotation, torch.where(solved[:, None], trans, torch.zeros_like(trans)), solved

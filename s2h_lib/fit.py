@@ -35,9 +35,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from s2h_lib.camera_solve import MIN_CONFIDENT_KEYPOINTS
 from s2h_lib.data.sample import HandSample
 from s2h_lib.fit_start import (
-    MIN_CONFIDENT_KEYPOINTS,
     VIEWS,
     Start,
     closed_form_start,

@@ -25,8 +25,8 @@ from torch import Tensor
 from s2h_lib.camera_solve import (
     CAMERA_Y,
     CAMERA_Z,
-    MIN_CONFIDENT_KEYPOINTS,
     about_axis,
+    enough_keypoints,
     in_plane_roll,
     solve_translation,
 )
@@ -107,7 +107,7 @@ def closed_form_start(
 
     initial_trans = on_axis_translation(view, rest_centroid, scale)
     depth = trans[:, 2] + scale * (rotation @ rest_centroid)[:, 2]
-    usable = (confidence > 0).sum(-1) >= MIN_CONFIDENT_KEYPOINTS
+    usable = enough_keypoints(confidence)
     good = usable.repeat(restarts) & (depth > MIN_DEPTH) & torch.isfinite(trans).all(-1)
     return Start(
         rotation=torch.where(good[:, None, None], rotation, view),

@@ -53,7 +53,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from s2h_lib.camera_solve import MIN_CONFIDENT_KEYPOINTS, anchor_to_keypoints
+from s2h_lib.camera_solve import anchor_to_keypoints, enough_keypoints
 from s2h_lib.data.sample import HandSample
 from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
 from s2h_lib.hand_model import ManoLayer
@@ -348,7 +348,7 @@ def initial_rotation(side: str) -> Tensor:
 def _mean_hand_where_unanchored(camera: CameraPose, confidence: Tensor) -> CameraPose:
     """`camera` with pose and shape coefficients 0 (the mean hand) in the rows whose anchor
     `confidence` (B, 21) has fewer than `MIN_CONFIDENT_KEYPOINTS` positive entries."""
-    anchored = ((confidence > 0).sum(-1) >= MIN_CONFIDENT_KEYPOINTS)[:, None]
+    anchored = enough_keypoints(confidence)[:, None]
     return replace(
         camera,
         pose_coeffs=torch.where(anchored, camera.pose_coeffs, 0.0),
