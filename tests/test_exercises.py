@@ -15,6 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from helpers.notebook_parameters import TINY_PARAMETERS
 from helpers.tiny_training import build_tiny_synth
 
 from s2h_lib import exercises as ex
@@ -158,12 +159,7 @@ def test_04_bone_blind_spots():
 
 def test_05_weak_run(tiny_synth: Path, tmp_path: Path):
     parameters = {
-        "steps": 2,
-        "batch_size": 4,
-        "image_size": 64,
-        "workers": 0,
-        "eval_samples": 4,
-        "dpi": 40,
+        **TINY_PARAMETERS["05_train.ipynb"],
         "data_root": str(tiny_synth),
         "interactive": False,
     }
