@@ -10,8 +10,17 @@ import torch
 from fake_datasets import GL_FLIP, HO3D_ORDER, FakeHO3D, make_ho3d, project, write_openpose
 
 from s2h_lib.data.crop import project_points
-from s2h_lib.data.ho3d import HO3D, HO3DLayoutError
+from s2h_lib.data.factory import HO3D_SPLITS, make_dataset
+from s2h_lib.data.ho3d import (
+    HO3D,
+    VAL_FRACTION,
+    HO3DLayoutError,
+    frames_of_part,
+    held_out_recordings,
+    recording,
+)
 from s2h_lib.hand_model import ManoLayer, freihand_to_ho3d, ho3d_to_freihand
+from s2h_lib.train_config import DataConfig
 
 SIZE = 128
 
@@ -214,3 +223,74 @@ def test_mesh_from_mano_is_flipped_with_its_root_rotation(fake: FakeHO3D, mano_d
         (verts_cv[0] - verts_cv[0].mean(0)).numpy(), expected - expected.mean(0), atol=1e-5
     )
     torch.testing.assert_close(truth.pose[3:], torch.tensor(fake.pose[name][3:]).float())
+
+
+# ---- the validation split, held out of the training sequences by recording ----------------
+
+
+def test_camera_views_of_one_recording_share_its_name() -> None:
+    assert [recording(s) for s in ("ABF10", "ABF14", "SMu41", "MC2", "SiS1", "SEQA")] == [
+        "ABF1",
+        "ABF1",
+        "SMu4",
+        "MC2",
+        "SiS1",
+        "SEQA",
+    ]
+
+
+def ho3d_like_frames() -> list[str]:
+    """A train.txt shaped like HO3D v2's: multi-camera recordings (5 views) and single ones."""
+    sequences = [f"{name}1{camera}" for name in ("ABF", "BB", "GPMF", "MDF") for camera in range(5)]
+    sequences += ["MC1", "MC2", "MC4", "SM2", "SM3", "SS1", "SMu40", "SMu41", "SMu42"]
+    return [f"{seq}/{frame:04d}" for i, seq in enumerate(sequences) for frame in range(50 + 7 * i)]
+
+
+def test_validation_is_whole_recordings_and_at_least_the_fraction() -> None:
+    frames = ho3d_like_frames()
+    val, train = frames_of_part(frames, "val"), frames_of_part(frames, "train")
+    assert sorted(val + train) == sorted(frames) and not set(val) & set(train)
+    assert VAL_FRACTION * len(frames) <= len(val) < 0.5 * len(frames)
+    val_recordings = {recording(f.split("/")[0]) for f in val}
+    train_recordings = {recording(f.split("/")[0]) for f in train}
+    assert not val_recordings & train_recordings, "a recording's views sit on both sides"
+    assert val_recordings == held_out_recordings(list(reversed(frames))), "order does not matter"
+
+
+def test_one_recording_cannot_be_split() -> None:
+    with pytest.raises(ValueError, match="1 training recording"):
+        held_out_recordings(["ABF10/0000", "ABF11/0000", "ABF12/0001"])
+
+
+def test_val_and_train_parts_of_the_fake_ho3d(fake: FakeHO3D) -> None:
+    options = {"size": SIZE, "with_truth": True, "keypoints": "truth"}
+    val = HO3D(fake.root, part="val", **options)
+    train = HO3D(fake.root, part="train", **options)
+    assert sorted(val.frames + train.frames) == sorted(fake.frames["train"])
+    assert {n.split("/")[0] for n in val.frames}.isdisjoint(n.split("/")[0] for n in train.frames)
+    name = val.frames[0]
+    torch.testing.assert_close(  # validation has labels to score
+        val[0].truth.joints3d, torch.tensor(fake.joints_cv[name], dtype=torch.float32)
+    )
+    with pytest.raises(ValueError, match="part"):
+        HO3D(fake.root, split="evaluation", part="val")
+
+
+def test_the_trainers_val_split_is_held_out_of_training(fake: FakeHO3D, tmp_path: Path) -> None:
+    detections = {
+        f"{n.split('/')[0]}/rgb/{n.split('/')[1]}.png": (full_image_keypoints(fake, n), np.ones(21))
+        for n in fake.frames["train"] + fake.frames["evaluation"]
+    }
+    write_openpose(tmp_path / "detect.json", detections)
+    data = DataConfig(
+        dataset="ho3d",
+        root=str(fake.root),
+        image_size=SIZE,
+        keypoints="detections",
+        detections=str(tmp_path / "detect.json"),
+    )
+    datasets = {split: make_dataset(data, split, with_truth=False) for split in HO3D_SPLITS}
+    names = {split: {d.base.name(i) for i in range(len(d))} for split, d in datasets.items()}
+    assert names["val"] == set(frames_of_part(fake.frames["train"], "val"))
+    assert names["train"] == set(frames_of_part(fake.frames["train"], "train"))
+    assert names["test"] == set(fake.frames["evaluation"])

@@ -16,15 +16,19 @@ from s2h_lib.data.augment import AugmentConfig, augment, generator_for
 from s2h_lib.data.sample import HandSample
 from s2h_lib.train_config import DataConfig
 
-# Split names per dataset: the trainer says "train" / "val" / "test". FreiHAND's: (its split,
-# the part of it), validation held out of its training set so settings are not chosen on the
-# test set (data/freihand.py).
+# Split names per dataset: the trainer says "train" / "val" / "test"; each dataset's are (its
+# split, the part of it). Validation is held out of the training set so settings are not chosen
+# on the test set: FreiHAND's by hand (data/freihand.py), HO3D's by recording (data/ho3d.py).
 FREIHAND_SPLITS = {
     "train": ("training", "train"),
     "val": ("training", "val"),
     "test": ("evaluation", "all"),
 }
-HO3D_SPLITS = {"train": "train", "val": "evaluation", "test": "evaluation"}
+HO3D_SPLITS = {
+    "train": ("train", "train"),
+    "val": ("train", "val"),
+    "test": ("evaluation", "all"),
+}
 
 
 class EpochDataset(Dataset):
@@ -129,9 +133,11 @@ def _base_dataset(data: DataConfig, split: str, with_truth: bool, clips: bool) -
         )
     from s2h_lib.data.ho3d import HO3D
 
+    ho3d_split, part = HO3D_SPLITS[split]
     return HO3D(
         data.root,
-        HO3D_SPLITS[split],
+        ho3d_split,
+        part=part,
         size=data.image_size,
         with_truth=with_truth,
         keypoints="detections",

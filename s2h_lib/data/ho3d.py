@@ -14,6 +14,14 @@ Joint order. HO3D lists MANO's 16 joints and then the 5 fingertips thumb..pinky;
 into FreiHAND order with `hand_model.ho3d_to_freihand` (the inverse, for a submission, is
 `freihand_to_ho3d`).
 
+Validation. HO3D withholds its evaluation labels (its CodaLab server scores them), so a
+validation set is held out of the training sequences (`held_out_recordings`), as FreiHAND's is
+held out of its training hands: `part="train"` leaves it out, `part="val"` is only it. It is
+split by recording, never by frame: consecutive frames of a sequence are near copies, and
+HO3D names the camera views of one multi-camera recording by a last digit after the
+recording's number (ABF10 to ABF14 are recording ABF1 seen by five cameras), so all views of a
+recording sit on the same side too.
+
 Crop (S2HAND's, method notes section 1.3). The box of the 21 projected joints (training) or the
 dataset's `handBoundingBox` (evaluation), padded by 10 px and clipped to the image; a square of
 side 4 x its largest half-extent, clamped to [50, 640] px, divided by a factor from U(0.8, 0.9)
@@ -31,6 +39,8 @@ from __future__ import annotations
 import codecs
 import functools
 import pickle
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +70,8 @@ except ImportError:  # NumPy < 2
     from numpy.core import multiarray as _np_multiarray
 
 SPLITS = ("train", "evaluation")
+PARTS = ("all", "train", "val")
+VAL_FRACTION = 0.05  # of the training frames, at least, held out as whole recordings
 VERSIONS = ("v2", "v3")
 IMAGE_SUFFIXES = {"v2": (".png", ".jpg"), "v3": (".jpg", ".png")}  # v3 re-released as jpg
 CROP_SOURCES = ("truth", "detections")
@@ -187,9 +199,58 @@ def _sequence_key(name: str) -> str:
     return f"{sequence}/{Path(name).stem}"
 
 
+def recording(sequence: str) -> str:
+    """The recording a sequence's frames come from: a multi-camera view's name without its
+    camera digit ('ABF12' -> 'ABF1'); a single-camera sequence (one digit: 'MC2') is its own."""
+    match = re.fullmatch(r"(.*\D\d)\d", sequence)
+    return match.group(1) if match else sequence
+
+
+def _hash_position(name: str) -> int:
+    """A fixed place in [0, 2^32) for a recording's name: the same on every machine and
+    library version, independent of the other names."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def held_out_recordings(frames: list[str]) -> set[str]:
+    """The recordings ('SEQ/FRAME' lines grouped by `recording`) held out for validation: in
+    the fixed order of `_hash_position`, the first ones that together hold at least
+    VAL_FRACTION of the frames, never all of them. Raises ValueError when fewer than two
+    recordings are given (none would be left to train on)."""
+    sizes: dict[str, int] = {}
+    for frame in frames:
+        key = recording(frame.split("/")[0])
+        sizes[key] = sizes.get(key, 0) + 1
+    if len(sizes) < 2:
+        raise ValueError(
+            f"cannot hold out a validation recording from {len(sizes)} training recording(s)"
+        )
+    held_out: set[str] = set()
+    for name in sorted(sizes, key=_hash_position)[:-1]:  # the last one always trains
+        if sum(sizes[n] for n in held_out) >= VAL_FRACTION * len(frames):
+            break
+        held_out.add(name)
+    return held_out
+
+
+def frames_of_part(frames: list[str], part: str) -> list[str]:
+    """The 'SEQ/FRAME' lines of the training split's `part` ("all", "train" or "val"), in the
+    list's order."""
+    if part == "all":
+        return frames
+    held_out = held_out_recordings(frames)
+    in_val = [recording(frame.split("/")[0]) in held_out for frame in frames]
+    return [frame for frame, val in zip(frames, in_val, strict=True) if val == (part == "val")]
+
+
 def _check_options(
-    split: str, version: str, keypoints: str, crop_from: str, size: int, noise: float
+    split: str, part: str, version: str, keypoints: str, crop_from: str, size: int, noise: float
 ) -> None:
+    if part not in PARTS or (split == "evaluation" and part != "all"):
+        raise ValueError(
+            f"part must be one of {PARTS} for the train split and 'all' for the evaluation "
+            f"split, got part={part!r} with split={split!r}"
+        )
     for value, choices, what in (
         (split, SPLITS, "split"),
         (version, VERSIONS, "version"),
@@ -210,6 +271,8 @@ class HO3D(Dataset):
     root: the folder holding train.txt, evaluation.txt, train/ and evaluation/ (LAYOUT).
     split: "train" or "evaluation". version: "v2" (png images) or "v3" (jpg); both suffixes
         are accepted either way.
+    part: of the train split, "all" frames, the "train" part or the held-out "val" recordings
+        (module docstring); the evaluation split is always "all".
     size: crop side in pixels.
     with_truth: attach `HandTruth` (train split only: HO3D withholds the evaluation labels,
         which are scored by its CodaLab server). joints3d in FreiHAND order and the OpenCV
@@ -239,6 +302,7 @@ class HO3D(Dataset):
         split: str = "train",
         version: str = "v2",
         *,
+        part: str = "all",
         size: int = 224,
         with_truth: bool = False,
         keypoints: str = "detections",
@@ -249,14 +313,14 @@ class HO3D(Dataset):
         mano_root: str | Path | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
-        _check_options(split, version, keypoints, crop_from, size, centre_noise_px)
+        _check_options(split, part, version, keypoints, crop_from, size, centre_noise_px)
         if split == "evaluation" and (with_truth or keypoints == "truth"):
             raise ValueError(
                 "HO3D's evaluation labels are withheld (only the root joint and the hand box are "
                 "published): score predictions on the HO3D CodaLab server; with_truth and "
                 "keypoints='truth' need split='train'"
             )
-        self.split, self.version, self.size = split, version, size
+        self.split, self.part, self.version, self.size = split, part, version, size
         self.with_truth, self.keypoint_source, self.crop_from = with_truth, keypoints, crop_from
         self.seed, self.centre_noise_px = seed, centre_noise_px
         self.frames = self._read_list()
@@ -273,7 +337,7 @@ class HO3D(Dataset):
         malformed = [line for line in frames if len(line.split("/")) != 2]
         if malformed:
             raise ValueError(f"{path}: lines must read 'SEQ/FRAME', got {malformed[0]!r}")
-        return frames
+        return frames_of_part(frames, self.part)
 
     def _load_detections(self, source: DetectionSource | None) -> tuple[KeypointTable | None, int]:
         needed = self.keypoint_source == "detections" or self.crop_from == "detections"
