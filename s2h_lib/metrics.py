@@ -178,6 +178,15 @@ def procrustes_align_batch(pred: object, gt: object) -> np.ndarray:
     )
 
 
+def pa_mpjpe_mm(pred: object, gt: object) -> np.ndarray:
+    """(B,) PA-MPJPE of each sample, mm: joints (B, 21, 3) metres, each prediction moved onto
+    its truth by `procrustes_align_batch` before the mean joint distance is taken."""
+    sizes: dict[str, int] = {}
+    pred = _checked("pred", pred, ("B", NUM_JOINTS, 3), sizes)
+    gt = _checked("gt", gt, ("B", NUM_JOINTS, 3), sizes)
+    return _distances(_procrustes(pred, gt), gt).mean(axis=1) * MM_PER_M
+
+
 def root_relative(joints: np.ndarray) -> np.ndarray:
     """(..., 21, 3) joints with the wrist (joint 0) subtracted from every joint."""
     return joints - joints[..., ROOT_JOINT : ROOT_JOINT + 1, :]

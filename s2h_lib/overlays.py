@@ -26,14 +26,20 @@ MESH_TINT = np.array([0.35, 0.75, 1.0])  # light blue: the predicted mesh, blend
 MESH_OPACITY = 0.45
 
 
+def verts_alpha(verts: Tensor, faces: Tensor, image_size: tuple[int, int], K: Tensor) -> Tensor:
+    """Hard silhouettes (N, H, W) of meshes `verts` (N, V, 3) (camera frame, metres) with
+    triangles `faces` (F, 3), seen with K (N, 3, 3), for drawing (no gradients)."""
+    settings = RenderSettings(image_size=image_size, mode="hard")
+    with torch.no_grad():
+        out = render_mesh(verts.float(), faces, K.float(), settings)
+    return out.alpha[:, 0]
+
+
 def mesh_alpha(
     pred: HandPrediction, faces: Tensor, image_size: tuple[int, int], K: Tensor
 ) -> Tensor:
     """Hard silhouettes (N, H, W) of the predicted meshes, for drawing (no gradients)."""
-    settings = RenderSettings(image_size=image_size, mode="hard")
-    with torch.no_grad():
-        out = render_mesh(pred.verts.float(), faces, K.float(), settings)
-    return out.alpha[:, 0]
+    return verts_alpha(pred.verts, faces, image_size, K)
 
 
 def draw_overlay(

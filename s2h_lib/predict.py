@@ -21,7 +21,7 @@ photo's `keypoints2d`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.data.crop import warp_image
+from s2h_lib.data.crop import project_points, warp_image
 from s2h_lib.data.detector import (
     Detection,
     DetectorConfig,
@@ -167,6 +167,14 @@ def predict_hand(net: HandNet, hand: FoundHand, refine: bool = False) -> HandPre
             pred = net.predict(batch)
     pred = _on_cpu(pred)
     return mirror_prediction(pred, hand.crop.image.shape[-1]) if hand.side == "left" else pred
+
+
+def seen_in_crop(pred: HandPrediction, hand: FoundHand) -> HandPrediction:
+    """A prediction (batch of 1) made in another crop of `hand`'s photo, with its keypoints2d
+    (1, 21, 2) projected into `hand`'s crop instead. Every crop of a photo shares the photo's
+    camera frame (its K is a scale and shift of the photo's), so the 3D hand stays as it is."""
+    keypoints2d = project_points(pred.joints, hand.crop.K[None].to(pred.joints))
+    return replace(pred, keypoints2d=keypoints2d)
 
 
 def faces_for(hand: FoundHand, faces: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""Glue the teaching notebooks (00 tour, 03 data, 04 losses, 09 your photo) share.
+"""Glue the teaching notebooks (00 tour, 03 data, 04 losses, 05 train, 09 your photo) share.
 
 Each function is one step a notebook shows: draw the hands found in a photo, rebuild a fitted
 hand's mesh from `fits.json`, and so on (the photo pipeline itself, detect, crop and predict,
@@ -27,10 +27,20 @@ from s2h_lib.eval_model import load_trained_model
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.fit_photos import FoundHand
 from s2h_lib.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
+from s2h_lib.losses import composite_over_image
+from s2h_lib.metrics import pa_mpjpe_mm
 from s2h_lib.model import CameraPose, HandNet
-from s2h_lib.objective import compute_losses
-from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha
-from s2h_lib.predict import HandMesh, PhotoHands, crop_reprojection_px, faces_for
+from s2h_lib.objective import compute_losses, render_prediction
+from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, verts_alpha
+from s2h_lib.predict import (
+    HandMesh,
+    PhotoHands,
+    crop_reprojection_px,
+    faces_for,
+    photo_crop,
+    predict_hand,
+    seen_in_crop,
+)
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.silhouette_fit import image_motion
@@ -87,8 +97,10 @@ def photos_figure(photos: list[PhotoHands], columns: int = 5, panel_inches: floa
     return figure
 
 
-def hand_mesh(record: dict, config: FitConfig | None = None) -> HandMesh:
-    """Rebuild the mesh of one `fits.json` hand record (`fit_photos.fit_photos`).
+def fitted_prediction(record: dict, config: FitConfig | None = None) -> HandPrediction:
+    """The fit of one `fits.json` hand record (`fit_photos.fit_photos`) as a prediction (batch
+    of 1) in the crop it was fitted in: verts (1, V, 3), joints (1, 21, 3), keypoints2d
+    (1, 21, 2) in that crop's pixels.
 
     The record holds the parameters, not the mesh. A left hand was fitted as the right hand in
     the mirrored crop and mirrored back; its parameters are those of the left hand model, so it
@@ -96,7 +108,6 @@ def hand_mesh(record: dict, config: FitConfig | None = None) -> HandMesh:
     right one). `config` gives the hand model (ncomps, mano_root) the fit used.
     """
     config = replace(config or FitConfig(), side=record["side"])
-    hand_model = default_hand_model(config)
     global_rot = torch.tensor([record["global_rot"]], dtype=torch.float32)
     camera = CameraPose(
         pose_coeffs=torch.tensor([record["pose_coeffs"]], dtype=torch.float32),
@@ -108,12 +119,45 @@ def hand_mesh(record: dict, config: FitConfig | None = None) -> HandMesh:
     )
     K = torch.tensor([record["K"]], dtype=torch.float32)
     with torch.no_grad():
-        pred = predict_from_camera(camera, hand_model, K)
+        return predict_from_camera(camera, default_hand_model(config), K)
+
+
+def hand_mesh(record: dict, config: FitConfig | None = None) -> HandMesh:
+    """The mesh of one `fits.json` hand record (`fitted_prediction`), with the triangles of the
+    record's side of the hand model."""
+    pred = fitted_prediction(record, config)
+    hand_model = default_hand_model(replace(config or FitConfig(), side=record["side"]))
     return HandMesh(
         verts=pred.verts[0].numpy(),
         joints=pred.joints[0].numpy(),
         faces=hand_model.faces.cpu().numpy(),
     )
+
+
+NETWORK, REFINED, FITTED = "network", "network + refinement", "per-image fit"
+
+
+def network_refined_and_fit(
+    net: HandNet,
+    image_size: int,
+    photo: PhotoHands,
+    hand: FoundHand,
+    record: dict,
+    config: FitConfig | None = None,
+) -> dict[str, HandPrediction]:
+    """The three answers for one hand of `photo`, each a prediction (batch of 1) seen in
+    `hand`'s crop (the fit's): the trained network `net` on the `image_size` crop it was
+    trained at (`predict.predict_hand`), the same refined per image, and the per-image fit of
+    `record` (its `fits.json` entry, fitted with `config`). Keys: `NETWORK`, `REFINED`,
+    `FITTED`. The detector is not run again: the network's crop is cut from `photo`'s
+    detection of the same hand."""
+    own_crop = photo_crop(photo, image_size, hand.hand.rank)
+    answers = {
+        NETWORK: predict_hand(net, own_crop),
+        REFINED: predict_hand(net, own_crop, refine=True),
+    }
+    seen = {label: seen_in_crop(pred, hand) for label, pred in answers.items()}
+    return {**seen, FITTED: fitted_prediction(record, config)}
 
 
 # Turns (about the vertical, then about the horizontal axis, degrees) of the views of a hand in
@@ -465,6 +509,83 @@ def stage_table(config: LossConfig) -> dict[str, dict[str, float]]:
     }
 
 
+# ---- the photometric terms: what the texture and lighting heads produce ---------------------
+
+NEUTRAL_GREY = 0.5  # background of the renders that show the appearance heads alone
+
+
+@dataclass(frozen=True)
+class AppearanceRenders:
+    """The predicted hands of N images rendered as the photometric terms see them.
+
+    unlit: (N, H, W, 3) the texture head's colours alone, on grey; lit: (N, H, W, 3) the same
+    under the lighting head's lights, on grey; composite: (N, H, W, 3) the lit render laid over
+    the input with its soft silhouette (`losses.composite_over_image`), what `photometric`
+    compares with the input; difference: (N, H, W) |composite - input| averaged over the
+    colour channels; photometric: (N,) its mean per image, the `photometric` term (unweighted)
+    of each image on its own.
+    """
+
+    unlit: np.ndarray
+    lit: np.ndarray
+    composite: np.ndarray
+    difference: np.ndarray
+    photometric: np.ndarray
+
+
+def appearance_renders(
+    pred: HandPrediction, batch: HandSample, faces: torch.Tensor
+) -> AppearanceRenders:
+    """Render `pred` (N images; texture and lights from the network's appearance heads) over
+    `batch`'s images (N, 3, H, W) with the soft renderer the photometric terms use, and on a
+    neutral grey without and with its lights (`AppearanceRenders`). Raises ValueError when the
+    prediction has no texture (a model without appearance heads)."""
+    if pred.texture is None:
+        raise ValueError("the prediction has no texture: the model has no appearance heads")
+    image = batch.image.float()
+    grey = torch.full_like(image, NEUTRAL_GREY)
+    with torch.no_grad():
+        seen = render_prediction(pred, faces, batch.K, image)
+        lit = render_prediction(pred, faces, batch.K, grey)
+        unlit = render_prediction(replace(pred, lights=None), faces, batch.K, grey)
+        composite = composite_over_image(seen.rgb, seen.alpha, image)
+    difference = (composite - image).abs().mean(1)
+
+    def pictures(rgb: torch.Tensor) -> np.ndarray:
+        return rgb.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+
+    return AppearanceRenders(
+        unlit=pictures(unlit.rgb),
+        lit=pictures(lit.rgb),
+        composite=pictures(composite),
+        difference=difference.cpu().numpy(),
+        photometric=difference.mean((1, 2)).cpu().numpy(),
+    )
+
+
+def appearance_figure(renders: AppearanceRenders, batch: HandSample) -> Figure:
+    """One row per image: the input crop, the texture alone, texture and lighting, the render
+    over the crop and |render - crop| (one colour scale for every row, titled with the image's
+    photometric value). `renders` from `appearance_renders` on the same `batch`."""
+    images = batch.image.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    columns = ("crop", "texture (unlit)", "texture x lighting", "render over crop")
+    top = max(float(renders.difference.max()), 1e-6)
+    figure = Figure(figsize=(PANEL_INCHES * 5, PANEL_INCHES * len(images)))
+    FigureCanvasAgg(figure)
+    for row, ax in enumerate(figure.subplots(len(images), 5, squeeze=False)):
+        panels = (images[row], renders.unlit[row], renders.lit[row], renders.composite[row])
+        for panel, picture, title in zip(ax, panels, columns, strict=False):
+            panel.imshow(picture, interpolation="nearest")
+            panel.set_title(title, fontsize=7)
+        shown = ax[4].imshow(renders.difference[row], cmap="magma", vmin=0.0, vmax=top)
+        ax[4].set_title(f"|render - crop|: {renders.photometric[row]:.4f}", fontsize=7)
+        figure.colorbar(shown, ax=ax[4], fraction=0.046, pad=0.02)
+        for panel in ax:
+            panel.set_axis_off()
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
 # ---- the tour: one photo, the network and the fit -------------------------------------------
 
 # The network the tour falls back to when no trained one is there: the one `make demo` trains.
@@ -538,5 +659,68 @@ def predictions_figure(
         px = crop_reprojection_px(pred, hand)
         title = f"{label}: {px:.1f} px"
         draw_overlay(ax, image, alpha, pred.keypoints2d[0].numpy(), detected, title)
+    figure.tight_layout(pad=0.3)
+    return figure
+
+
+# ---- a trained network against the truth (notebook 05) ---------------------------------------
+
+SIDE_VIEW = CAMERA_VIEWS["turned 90°"]
+
+
+def _side_view(verts: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-frame verts (V, 3) and joints (21, 3) turned so that `viz.draw_mesh`'s palm view
+    shows them from the side (`SIDE_VIEW`): the depth the image does not show."""
+    into = view_rotation(0.0, 0.0).T @ camera_view_rotation(*SIDE_VIEW)
+    return verts @ into.T, joints @ into.T
+
+
+def truth_comparison_figure(batch: HandSample, pred: HandPrediction, faces: torch.Tensor) -> Figure:
+    """One row per image of `batch` (N images (N, 3, H, W) with `truth`), five panels: the
+    image; the network's mesh (tint) and skeleton over it with the true 2D keypoints as white
+    crosses, titled with its PA-MPJPE (mm); the true mesh and skeleton over it; then the
+    network's and the true mesh turned 90° (`SIDE_VIEW`), on one scale (a sample without a
+    true mesh, `truth.has_mesh` False, shows only the true skeleton). `pred`: the network's
+    prediction of the N images (verts (N, V, 3), joints (N, 21, 3), keypoints2d (N, 21, 2));
+    `faces` (F, 3)."""
+    if batch.truth is None:
+        raise ValueError("the comparison needs samples with truth (a dataset with_truth=True)")
+    truth = batch.truth
+    faces, K = faces.cpu(), batch.K.cpu()
+    size = tuple(batch.image.shape[-2:])
+    images = batch.image.permute(0, 2, 3, 1).clamp(0, 1).cpu().numpy()
+    alphas = {
+        "network": verts_alpha(pred.verts.cpu(), faces, size, K).numpy(),
+        "truth": verts_alpha(truth.verts, faces, size, K).numpy(),
+    }
+    joints = {"network": pred.joints.detach().cpu().double(), "truth": truth.joints3d.double()}
+    verts = {"network": pred.verts.detach().cpu().double(), "truth": truth.verts.double()}
+    errors = pa_mpjpe_mm(joints["network"], joints["truth"])
+    has_mesh = truth.has_mesh.bool().tolist()
+    extent = 1.02 * max(
+        float((v - v.mean(0)).norm(dim=1).max()) for values in verts.values() for v in values
+    )
+    figure = Figure(figsize=(PANEL_INCHES * 5, PANEL_INCHES * len(images)))
+    FigureCanvasAgg(figure)
+    mesh_faces = faces.numpy()
+    for row, ax in enumerate(figure.subplots(len(images), 5, squeeze=False)):
+        truth_2d = truth.keypoints2d[row].numpy()
+        network_2d = pred.keypoints2d[row].detach().cpu().numpy()
+        draw_overlay(ax[0], images[row], title=f"image {row}")
+        title = f"network: {errors[row]:.1f} mm"
+        draw_overlay(ax[1], images[row], alphas["network"][row], network_2d, truth_2d, title)
+        true_alpha = alphas["truth"][row] if has_mesh[row] else None
+        draw_overlay(ax[2], images[row], true_alpha, truth_2d, title="truth")
+        for panel, label in zip(ax[3:], ("network", "truth"), strict=True):
+            panel.set_axis_off()
+            if label == "truth" and not has_mesh[row]:
+                continue
+            side_verts, side_joints = _side_view(
+                verts[label][row].numpy(), joints[label][row].numpy()
+            )
+            title = f"{label}, side"
+            draw_mesh(
+                panel, side_verts, mesh_faces, keypoints=side_joints, title=title, extent=extent
+            )
     figure.tight_layout(pad=0.3)
     return figure

@@ -19,6 +19,7 @@ from s2h_lib.metrics import (
     f_scores,
     hand_box_size,
     jitter,
+    pa_mpjpe_mm,
     pck_curve,
     procrustes_align,
     procrustes_align_batch,
@@ -104,6 +105,19 @@ def test_reflected_prediction_aligns_exactly_as_in_the_official_script() -> None
     # a rotation-only alignment cannot undo the mirror: the official one really used a reflection
     rotation_only = proper_rotation_align(mirrored, gt)
     assert np.linalg.norm(rotation_only - gt, axis=1).mean() > 1e-3
+
+
+def test_pa_mpjpe_per_sample_is_zero_after_a_similarity_and_the_evaluations_otherwise() -> None:
+    gt = random_hands(6, 3)
+    rotation = Rotation.from_rotvec([0.2, 0.7, -0.4]).as_matrix()
+    moved = 0.8 * gt @ rotation.T + np.array([0.05, 0.0, 0.1])
+    np.testing.assert_allclose(pa_mpjpe_mm(moved, gt), 0.0, atol=ALIGNED_ZERO_MM)
+    pred = random_hands(7, 3)
+    per_sample = pa_mpjpe_mm(pred, gt)
+    assert per_sample.shape == (3,) and (per_sample > 1.0).all()
+    assert per_sample.mean() == pytest.approx(summarise(pred, gt)["pa_mpjpe_mm"], rel=1e-12)
+    with pytest.raises(ValueError, match=r"gt must have shape \(B, 21, 3\)"):
+        pa_mpjpe_mm(pred, gt[:, :20])
 
 
 def test_procrustes_shape_errors_name_the_expected_shape() -> None:

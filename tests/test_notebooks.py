@@ -26,6 +26,7 @@ FIXTURE_PARAMETERS: dict[str, dict[str, str]] = {
     "06_ablations.ipynb": {"data_root": "tiny_synth"},
     "07_evaluate_and_browse.ipynb": {"model_path": "tiny_model"},
     "08_video_and_motion.ipynb": {"data_root": "tiny_synth"},
+    "09_fit_your_photo.ipynb": {"model_path": "tiny_model"},
 }
 
 
@@ -138,6 +139,16 @@ def check_photo_fit(records: dict[str, dict]) -> None:
     assert {"detections.png", "fits.json", "mesh_views.png", "mesh_hand0.html"} <= set(
         summary["files"]
     )
+    # run with a trained model: its three answers per hand, each with its pictures
+    network = summary["network"]
+    assert network["model"] and len(network["reprojection_px"]) == summary["hands_found"]
+    labels = ["network", "network + refinement", "per-image fit"]
+    assert all(list(hand) == labels for hand in network["reprojection_px"]), network
+    assert {"network_vs_fit_hand0.png", "network_vs_fit_views_hand0.png"} <= set(summary["files"])
+
+
+def check_training(records: dict[str, dict]) -> None:
+    assert "meshes.png" in records["metrics.json"]["files"]
 
 
 def check_ablation(records: dict[str, dict]) -> None:
@@ -148,6 +159,7 @@ def check_ablation(records: dict[str, dict]) -> None:
 
 SPECIFIC_CHECKS = {
     "01_hand_model_explorer.ipynb": check_explorer,
+    "05_train.ipynb": check_training,
     "02_differentiable_rendering.ipynb": check_rendering,
     "06_ablations.ipynb": check_ablation,
     "03_data_and_keypoints.ipynb": check_data,

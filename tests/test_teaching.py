@@ -11,14 +11,15 @@ import torch
 from PIL import Image
 
 from s2h_lib.config_io import to_dict
-from s2h_lib.data.detector import Detection
+from s2h_lib.data.detector import Detection, crop_to_image
 from s2h_lib.data.noise import NoiseParams
-from s2h_lib.data.sample import HandSample
+from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.data.store import MANIFEST_NAME
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.loss_config import LossConfig
+from s2h_lib.metrics import pa_mpjpe_mm
 from s2h_lib.mirror import mirror_prediction, mirror_sample
-from s2h_lib.model import CameraPose, HandNet, ModelConfig
+from s2h_lib.model import INITIAL_LIGHTS, CameraPose, HandNet, ModelConfig
 from s2h_lib.objective import compute_losses
 from s2h_lib.predict import (
     HandMesh,
@@ -28,11 +29,18 @@ from s2h_lib.predict import (
     photo_crop,
     predict_hand,
     prediction_mesh,
+    seen_in_crop,
 )
 from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.teaching import (
+    FITTED,
+    NETWORK,
+    NEUTRAL_GREY,
+    REFINED,
     TOUR_PRESET,
     ablation_table,
+    appearance_figure,
+    appearance_renders,
     camera_view_rotation,
     camera_views_figure,
     clip_frames,
@@ -40,12 +48,14 @@ from s2h_lib.teaching import (
     hand_mesh,
     inspect_terms,
     joint_arrows,
+    network_refined_and_fit,
     noise_check,
     predictions_figure,
     samples_figure,
     stage_table,
     synth_root,
     tour_model,
+    truth_comparison_figure,
     vanished_terms,
 )
 from s2h_lib.train_config import PRESETS
@@ -117,6 +127,105 @@ def test_camera_views_figure_has_a_panel_per_hand_and_view():
     )
     figure = camera_views_figure([mesh, mesh], ["a", "b"], {"camera": (0.0, 0.0)})
     assert [ax.get_title() for ax in figure.axes] == ["a / camera", "b / camera"]
+
+
+def samples_with_truth(seeds: list[int], has_mesh: list[bool]) -> tuple[HandSample, object]:
+    """A batch of blank 128 px crops whose truth is `right_hand_prediction(seed)` per sample,
+    and the faces of its hand model."""
+    preds = [right_hand_prediction(seed) for seed in seeds]
+    K = torch.cat([k for _, k, _ in preds])
+    truth = HandTruth(
+        joints3d=torch.cat([p.joints for p, _, _ in preds]),
+        verts=torch.cat([p.verts for p, _, _ in preds]),
+        keypoints2d=torch.cat([p.keypoints2d for p, _, _ in preds]),
+        pose=torch.zeros(len(seeds), 48),
+        betas=torch.cat([p.betas for p, _, _ in preds]),
+        mask=torch.zeros(len(seeds), CROP, CROP),
+        has_mesh=torch.tensor(has_mesh),
+    )
+    count = len(seeds)
+    batch = HandSample(
+        torch.full((count, 3, CROP, CROP), 0.5), K, truth.keypoints2d, torch.ones(count, 21), truth
+    )
+    return batch, default_hand_model(preds[0][2]).faces
+
+
+def test_truth_comparison_figure_scores_each_row_and_draws_both_meshes():
+    batch, faces = samples_with_truth([0, 1], [True, False])
+    other, _ = samples_with_truth([2, 2], [True, True])
+    pred = right_hand_prediction(2)[0]
+    pred = replace(pred, **{k: torch.cat([getattr(pred, k)] * 2) for k in ("verts", "joints")})
+    pred = replace(pred, keypoints2d=other.truth.keypoints2d)
+    figure = truth_comparison_figure(batch, pred, faces)
+    errors = pa_mpjpe_mm(pred.joints.double(), batch.truth.joints3d.double())
+    assert (errors > 1.0).all()
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles[:5] == [
+        "image 0",
+        f"network: {errors[0]:.1f} mm",
+        "truth",
+        "network, side",
+        "truth, side",
+    ]
+    # the second sample has no true mesh: its side panel stays empty
+    assert titles[5:] == ["image 1", f"network: {errors[1]:.1f} mm", "truth", "network, side", ""]
+    assert len(figure.axes[9].collections) == 0 and len(figure.axes[4].collections) > 0
+    # the truth as the prediction scores 0 mm
+    same = replace(pred, verts=batch.truth.verts, joints=batch.truth.joints3d)
+    titles = [ax.get_title() for ax in truth_comparison_figure(batch, same, faces).axes]
+    assert titles[1] == titles[6] == "network: 0.0 mm"
+
+
+def test_truth_comparison_figure_needs_the_truth():
+    batch, faces = samples_with_truth([0], [True])
+    with pytest.raises(ValueError, match="with_truth=True"):
+        truth_comparison_figure(batch.without_truth(), right_hand_prediction(0)[0], faces)
+
+
+def coloured_hand(colour: tuple[float, float, float], lights: bool):
+    """`right_hand_prediction` painted one colour, with the network's initial lights or none;
+    a one-image batch of a grey crop with every keypoint confident; the faces."""
+    pred, K, config = right_hand_prediction()
+    texture = torch.tensor(colour).expand(1, pred.verts.shape[1], 3).clone()
+    lit = torch.tensor([INITIAL_LIGHTS]) if lights else None
+    pred = replace(pred, texture=texture, texture_raw=texture, lights=lit)
+    image = torch.full((1, 3, CROP, CROP), NEUTRAL_GREY)
+    batch = HandSample(image, K, pred.keypoints2d, torch.ones(1, 21))
+    return pred, batch, default_hand_model(config).faces
+
+
+def test_appearance_renders_show_the_texture_and_score_like_the_photometric_term():
+    pred, batch, faces = coloured_hand((1.0, 0.5, 0.5), lights=False)
+    renders = appearance_renders(pred, batch, faces)
+    centre = tuple(pred.keypoints2d[0, 9].round().long().tolist())[::-1]  # middle finger base
+    np.testing.assert_allclose(renders.unlit[0][centre], [1.0, 0.5, 0.5], atol=0.02)
+    np.testing.assert_allclose(renders.unlit[0][0, 0], [NEUTRAL_GREY] * 3)  # a corner: no hand
+    # on a grey crop the red channel alone differs, by 0.5, under the hand
+    assert renders.difference[0][centre] == pytest.approx(0.5 / 3, abs=0.01)
+    assert renders.difference[0][0, 0] == 0.0
+    config = LossConfig().without("branch2d", "consistency")
+    term = compute_losses(pred, batch, faces, config, stage="e2e").unweighted["photometric"]
+    assert renders.photometric[0] == pytest.approx(float(term), rel=1e-5)
+    assert renders.photometric[0] > 0.001
+
+
+def test_appearance_renders_light_the_texture_and_need_one():
+    pred, batch, faces = coloured_hand((0.8, 0.6, 0.5), lights=True)
+    renders = appearance_renders(pred, batch, faces)
+    covered = np.abs(renders.unlit[0] - NEUTRAL_GREY).sum(-1) > 0.05
+    assert covered.sum() > 50
+    assert np.abs(renders.lit[0] - renders.unlit[0])[covered].max() > 0.05
+    figure = appearance_figure(renders, batch)
+    titles = [ax.get_title() for ax in figure.axes[:5]]
+    assert titles == [
+        "crop",
+        "texture (unlit)",
+        "texture x lighting",
+        "render over crop",
+        f"|render - crop|: {renders.photometric[0]:.4f}",
+    ]
+    with pytest.raises(ValueError, match="no texture"):
+        appearance_renders(replace(pred, texture=None), batch, faces)
 
 
 def test_detect_photo_names_a_missing_file(tmp_path: Path):
@@ -299,3 +408,36 @@ def test_crop_reprojection_and_the_predictions_figure():
     assert titles == ["crop, detector (left hand)", "network: 5.0 px", "fit: 5.0 px"]
     mesh = prediction_mesh(pred, faces, hand)
     assert np.array_equal(mesh.faces, faces.flip(-1).numpy()), "a left mesh's winding flips"
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_a_prediction_seen_in_another_crop_lands_on_the_same_photo_pixels(side: str):
+    photo = photo_with_hand(side)
+    small, large = photo_crop(photo, 64), photo_crop(photo, 160)
+    pred = predict_hand(HandNet(TOUR_NET).eval(), small)
+    seen = seen_in_crop(pred, large)
+    assert torch.equal(seen.joints, pred.joints) and torch.equal(seen.verts, pred.verts)
+    assert not torch.allclose(seen.keypoints2d, pred.keypoints2d, atol=1.0)
+    in_photo_small = crop_to_image(pred.keypoints2d[0].double(), small.box, 64)
+    in_photo_large = crop_to_image(seen.keypoints2d[0].double(), large.box, 160)
+    torch.testing.assert_close(in_photo_large, in_photo_small, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_network_refined_and_fit_answer_in_the_fits_crop(side: str):
+    photo = photo_with_hand(side)
+    fitted_crop = photo_crop(photo, 128)
+    net = HandNet(TOUR_NET).eval()
+    # a stand-in for the fit: the network's own answer, written as a fits.json record
+    network = predict_hand(net, photo_crop(photo, 64))
+    record = record_of(network, fitted_crop.crop.K[None], side)
+    answers = network_refined_and_fit(net, 64, photo, fitted_crop, record, FitConfig())
+    assert list(answers) == [NETWORK, REFINED, FITTED]
+    torch.testing.assert_close(answers[NETWORK].joints, network.joints)
+    torch.testing.assert_close(answers[FITTED].joints, network.joints, atol=1e-5, rtol=0)
+    for pred in answers.values():  # every answer's 2D keypoints are its joints in this crop
+        camera = pred.joints[0] @ fitted_crop.crop.K.T
+        torch.testing.assert_close(
+            pred.keypoints2d[0], camera[:, :2] / camera[:, 2:], atol=1e-3, rtol=0
+        )
+    assert (answers[REFINED].joints - network.joints).abs().max() > 1e-4, "refinement ran"
