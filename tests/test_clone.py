@@ -1,23 +1,25 @@
 """A fresh clone on its own: nothing reaches outside the repository, the notebooks' default
 paths hang from the repository root, and the README's papermill command works as written from
-the root of a copy of the repository with nothing beside it (no `../shared`)."""
+the root of a copy of the repository with nothing beside it (no `../shared`).
+
+All ten notebooks run in such a copy too, with their default paths: tests/test_notebooks.py
+runs each one there (its tiny parameters, once per notebook), rather than here a second time.
+"""
 
 from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers.clone import clone_environment, clone_files, copy_clone
 from helpers.tiny_training import build_tiny_synth
 
-from s2h_lib.notebook import run_notebook
 from s2h_lib.paths import in_repo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,24 +115,18 @@ def test_notebook_default_paths_stay_in_the_repository(path: Path):
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The package, the notebooks, pyproject.toml and runs/README.md copied into an empty folder
-    (no ../shared beside it), with a tiny S2H-Synth where `make demo` would build the real one."""
-    clone = tmp_path_factory.mktemp("alone") / "s2hand-lab"
-    ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
-    for folder in ("s2h_lib", "notebooks"):
-        shutil.copytree(REPO / folder, clone / folder, ignore=ignore)
-    for name in ("pyproject.toml", "runs/README.md"):  # runs/ holds this note in a clone
-        (clone / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / name, clone / name)
+    """The repository's files copied into an empty folder (no ../shared beside it), with a
+    tiny S2H-Synth where `make demo` would build the real one."""
+    clone = copy_clone(tmp_path_factory.mktemp("alone"))
     build_tiny_synth(clone / "data" / "s2h_synth")
     return clone
 
 
-def clone_environment(clone: Path) -> dict[str, str]:
-    """The copy's package first on the path; this environment's `papermill` on PATH."""
-    env = dict(os.environ, PYTHONPATH=str(clone))
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
+def test_the_copy_holds_what_a_clone_holds_and_nothing_from_outside():
+    names = clone_files()
+    assert {"pyproject.toml", "Makefile", "README.md", "runs/README.md"} <= set(names)
+    assert any(name.startswith("s2h_lib/assets/photos/") for name in names)
+    assert not [name for name in names if name.startswith(("runs/demo", "data/", ".venv"))]
 
 
 def test_the_copy_imports_its_own_package(clone: Path):
@@ -174,17 +170,3 @@ def test_the_readme_papermill_command_works_from_the_root(clone: Path):
     # nothing beside the clone or relative to another folder
     assert sorted(p.name for p in clone.parent.iterdir()) == [clone.name]
     assert not (clone / "notebooks" / "runs").exists()
-
-
-@pytest.mark.slow
-def test_notebook_09_fits_its_default_photo_with_nothing_beside_the_clone(
-    clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
-    monkeypatch.setenv("PYTHONPATH", str(clone))
-    tiny = {"steps": 30, "views": ["palm"], "crop_size": 128, "dpi": 40, "interactive": False}
-    notebook = clone / "notebooks" / "09_fit_your_photo.ipynb"
-    run_notebook(notebook, tmp_path / "09.ipynb", tiny, timeout_s=TIMEOUT_S)
-    summary = json.loads((clone / "runs" / "nb09" / "summary.json").read_text())
-    assert Path(summary["image"]).is_relative_to(clone / "s2h_lib" / "assets" / "photos")
-    assert summary["hands_found"] >= 1

@@ -2,7 +2,7 @@
 finite results into its `out_dir`, and is committed clean (no outputs, a `parameters` cell).
 
 They run in a copy of the repository as a fresh clone holds it, with nothing beside it (no
-`../shared`), after what `make demo` leaves there (a tiny S2H-Synth in data/s2h_synth, a
+shared folder), after what `make demo` leaves there (a tiny S2H-Synth in data/s2h_synth, a
 2-step model in runs/demo/train): the notebooks' default paths are their own, so each run also
 checks that a clone alone runs notebooks 00-09 (issue 13) and that each writes to runs/nbNN."""
 
