@@ -6,6 +6,8 @@ Shared by the fitter's start (`fit_start.py`) and the network's keypoint-anchore
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -17,6 +19,14 @@ SOLVE_DAMPING = 1e-9
 # Fewer confident keypoints do not pin the translation down (3 unknowns, 2 equations a point,
 # and two points leave the roll to noise).
 MIN_CONFIDENT_KEYPOINTS = 3
+# Turns about the image's vertical axis of a rotation that shows the palm: which side of the
+# hand faces the camera. The fitter restarts from them; the network can choose among them.
+VIEWS: dict[str, float] = {
+    "palm": 0.0,
+    "back": math.pi,
+    "thumb_side": math.pi / 2,
+    "little_side": -math.pi / 2,
+}
 
 
 def enough_keypoints(confidence: Tensor) -> Tensor:
@@ -89,3 +99,48 @@ def anchor_to_keypoints(
     solved = enough & (depth > 0) & torch.isfinite(trans).all(-1) & torch.isfinite(roll)
     rotation = torch.where(solved[:, None, None], rolled, rotation)
     return rotation, torch.where(solved[:, None], trans, torch.zeros_like(trans)), solved
+
+
+def reprojection_error(
+    placed: Tensor, trans: Tensor, keypoints: Tensor, weights: Tensor, K: Tensor
+) -> Tensor:
+    """(N,) the `weights`-weighted mean pixel distance between the projections of
+    `placed + trans` ((N, 21, 3) camera-frame offsets, (N, 3)) and `keypoints` (N, 21, 2)."""
+    points = (placed + trans[:, None]) @ K.transpose(-1, -2)
+    projected = points[..., :2] / points[..., 2:].clamp_min(1e-6)
+    distance = (projected - keypoints).norm(dim=-1)
+    return (weights * distance).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+
+
+def choose_view(
+    points: Tensor,
+    rotation: Tensor,
+    scale: Tensor,
+    keypoints: Tensor,
+    weights: Tensor,
+    K: Tensor,
+    yaws: Tensor,
+) -> Tensor:
+    """Of `rotation` (B, 3, 3) turned about the camera's vertical axis by each of `yaws` (H,)
+    (the first 0: the rotation itself), the one whose anchored placement of `points`
+    (`anchor_to_keypoints`) reprojects closest to the keypoints; (B, 3, 3).
+
+    A winner-takes-all over which side of the hand faces the camera: the choice is made without
+    gradient, the gradient flows through the chosen rotation. Rows that cannot be anchored keep
+    `rotation`.
+    """
+    hypotheses, batch = yaws.shape[0], rotation.shape[0]
+    turns = about_axis(yaws.to(rotation), CAMERA_Y)
+    candidates = (turns[:, None] @ rotation[None]).reshape(hypotheses * batch, 3, 3)
+
+    def repeat(tensor: Tensor) -> Tensor:
+        return tensor.repeat(hypotheses, *([1] * (tensor.dim() - 1)))
+
+    with torch.no_grad():
+        many = [repeat(tensor) for tensor in (points, scale, keypoints, weights, K)]
+        turned, trans, solved = anchor_to_keypoints(many[0], candidates, *many[1:])
+        placed = many[1][:, None, None] * many[0] @ turned.transpose(-1, -2)
+        error = reprojection_error(placed, trans, *many[2:])
+        error = torch.where(solved, error, torch.inf).reshape(hypotheses, batch)
+        choice = torch.where(error.isfinite().any(0), error.argmin(0), 0)
+    return candidates.reshape(hypotheses, batch, 3, 3)[choice, torch.arange(batch)]

@@ -35,10 +35,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from s2h_lib.camera_solve import MIN_CONFIDENT_KEYPOINTS
+from s2h_lib.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
 from s2h_lib.data.sample import HandSample
 from s2h_lib.fit_start import (
-    VIEWS,
     Start,
     closed_form_start,
     restart_rotations,
@@ -95,7 +94,7 @@ class FitConfig:
     camera_lr_factor, as their start is solved rather than guessed.
     loss: the term weights; None means `fit_loss_config(photometric)`.
     rotation: "rot6d" or "axisang", the network's global rotation parameterisations.
-    views: the restarts, names of `fit_start.VIEWS`; random_restarts: that many more, from
+    views: the restarts, names of `camera_solve.VIEWS`; random_restarts: that many more, from
     rotations drawn with `seed`. Every restart costs a full fit.
     photometric: also fit a per-vertex texture and the lighting to the image (slow on CPU);
     render: the renderer of those terms (None: soft, at the image's size).

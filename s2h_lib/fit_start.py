@@ -15,7 +15,6 @@ rotation, the mean hand's centroid on the optical axis at `INITIAL_DEPTH`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from torch import Tensor
 from s2h_lib.camera_solve import (
     CAMERA_Y,
     CAMERA_Z,
+    VIEWS,
     about_axis,
     enough_keypoints,
     in_plane_roll,
@@ -33,15 +33,6 @@ from s2h_lib.camera_solve import (
 from s2h_lib.losses import middle_proximal_length
 from s2h_lib.model import MIN_DEPTH, initial_rotation, on_axis_translation
 from s2h_lib.rotations import quaternion_to_matrix
-
-# Turn about the image's vertical axis applied to `initial_rotation`: which side of the hand
-# faces the camera.
-VIEWS: dict[str, float] = {
-    "palm": 0.0,
-    "back": math.pi,
-    "thumb_side": math.pi / 2,
-    "little_side": -math.pi / 2,
-}
 
 
 @dataclass

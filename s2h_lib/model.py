@@ -53,7 +53,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from s2h_lib.camera_solve import anchor_to_keypoints, enough_keypoints
+from s2h_lib.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
 from s2h_lib.data.sample import HandSample
 from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
 from s2h_lib.hand_model import ManoLayer
@@ -82,6 +82,7 @@ MIN_IMAGE_SIZE = 64
 IMAGE_RANGE_TOLERANCE = 0.01
 ROTATION_SIZES = {"rot6d": 6, "axisang": 3}
 CAMERAS = ("regressed", "keypoints")
+VIEW_HYPOTHESES = (1, 2, 4)
 GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
 
 
@@ -98,7 +99,11 @@ class ModelConfig:
     "keypoints" (amortised fitting: the rotation head's output is rolled about the optical axis
     onto the anchor keypoints, the scale gives the middle proximal phalanx the scale prior's
     length, and the translation is solved by least squares, as the fitter's closed-form start
-    does; `camera_solve.anchor_to_keypoints`). keypoint_input: also feed the regressor the
+    does; `camera_solve.anchor_to_keypoints`). view_hypotheses (camera "keypoints" only): 1
+    anchors the rotation head's output as it is; 2 also tries it turned to show the other side
+    of the hand (palm <-> back), 4 also the two edge-on sides (`camera_solve.VIEWS`), and keeps
+    the one that reprojects closest to the anchors (winner-takes-all, `camera_solve.choose_view`),
+    in training and inference alike. keypoint_input: also feed the regressor the
     anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
     their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
     2D branch's (last stack, confidence 1).
@@ -127,6 +132,7 @@ class ModelConfig:
     predict_shape: bool = True
     rotation: Literal["rot6d", "axisang"] = "rot6d"
     camera: Literal["regressed", "keypoints"] = "regressed"
+    view_hypotheses: int = 1
     keypoint_input: bool = False
     mean_hand_without_anchors: bool = False
     freeze_stem: bool = False
@@ -152,6 +158,14 @@ class ModelConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.view_hypotheses not in VIEW_HYPOTHESES:
+            raise ValueError(
+                f"view_hypotheses must be one of {VIEW_HYPOTHESES}, got {self.view_hypotheses!r}"
+            )
+        if self.view_hypotheses > 1 and self.camera != "keypoints":
+            raise ValueError(
+                "view_hypotheses > 1 needs the keypoint-anchored camera (camera='keypoints')"
+            )
         if self.mean_hand_without_anchors and not self.reads_anchors:
             raise ValueError(
                 "mean_hand_without_anchors needs anchor keypoints: set camera='keypoints' or "
@@ -537,7 +551,11 @@ class HandNet(nn.Module):
         `joints` (B, 21, 3) on the anchors (`camera_solve.anchor_to_keypoints`); rows that
         cannot be solved sit on the optical axis at `INITIAL_DEPTH`."""
         scale = MIDDLE_PROXIMAL_LENGTH_M / middle_proximal_length(joints).clamp_min(1e-6)
-        rotation, trans, solved = anchor_to_keypoints(joints, camera.rotation, scale, *anchors, K)
+        rotation = camera.rotation
+        if self.config.view_hypotheses > 1:
+            yaws = torch.tensor(list(VIEWS.values())[: self.config.view_hypotheses])
+            rotation = choose_view(joints, rotation, scale, *anchors, K, yaws)
+        rotation, trans, solved = anchor_to_keypoints(joints, rotation, scale, *anchors, K)
         fallback = on_axis_translation(rotation, joints.mean(-2), scale)
         return replace(
             camera,

@@ -7,7 +7,15 @@ import math
 import pytest
 import torch
 
-from s2h_lib.camera_solve import CAMERA_Z, about_axis, anchor_to_keypoints
+from s2h_lib.camera_solve import (
+    CAMERA_Y,
+    CAMERA_Z,
+    VIEWS,
+    about_axis,
+    anchor_to_keypoints,
+    choose_view,
+    reprojection_error,
+)
 from s2h_lib.hand_model import ManoLayer
 from s2h_lib.keypoint_features import canonical_keypoints
 from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
@@ -169,3 +177,89 @@ def test_a_hand_the_detector_missed_gets_the_mean_hand_and_the_others_their_own(
     torch.testing.assert_close(pred.joint_angles[1, 1:], pred.joint_angles[2, 1:])
     with pytest.raises(ValueError, match="mean_hand_without_anchors needs anchor keypoints"):
         ModelConfig(mean_hand_without_anchors=True)
+
+
+def rotation_angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(N,) degrees between rotations a and b (N, 3, 3)."""
+    trace = (a.transpose(-1, -2) @ b).diagonal(0, -2, -1).sum(-1)
+    return torch.rad2deg(torch.arccos(((trace - 1) / 2).clamp(-1, 1)))
+
+
+def test_reprojection_error_is_the_weighted_mean_pixel_distance():
+    K = intrinsics(1).double()
+    points = torch.zeros(1, 21, 3, dtype=torch.float64)
+    trans = torch.tensor([[0.0, 0.0, 0.5]], dtype=torch.float64)
+    keypoints = torch.full((1, 21, 2), SIZE / 2, dtype=torch.float64)
+    keypoints[0, 0] += torch.tensor([3.0, 4.0], dtype=torch.float64)  # 5 px off
+    keypoints[0, 1] += torch.tensor([6.0, 8.0], dtype=torch.float64)  # 10 px off, weight 0
+    weights = torch.ones(1, 21, dtype=torch.float64)
+    weights[0, 1] = 0.0
+    error = reprojection_error(points, trans, keypoints, weights, K)
+    torch.testing.assert_close(error, torch.tensor([5.0 / 20], dtype=torch.float64))
+
+
+def test_choose_view_turns_a_hand_seen_from_the_wrong_side_back(rest_joints):
+    count = rest_joints.shape[0]
+    view = initial_rotation("right").double().expand(count, 3, 3)
+    truth = about_axis(torch.tensor([0.9, -2.4], dtype=torch.float64), CAMERA_Z) @ view
+    trans = torch.tensor([[0.03, -0.02, 0.55], [-0.05, 0.04, 0.7]], dtype=torch.float64)
+    K = intrinsics(count).double()
+    keypoints, _ = project(placed(rest_joints, truth, 1.0, trans), K, 1e-2)
+    weights = torch.ones(count, 21, dtype=torch.float64)
+    scale = torch.ones(count, dtype=torch.float64)
+    yaws = torch.tensor(list(VIEWS.values()), dtype=torch.float64)
+    # the network's guess: row 0 shows the back (turned half a turn), row 1 is right
+    back = about_axis(torch.tensor(math.pi, dtype=torch.float64), CAMERA_Y)
+    guess = torch.stack([back @ truth[0], truth[1]])
+    chosen = choose_view(rest_joints, guess, scale, keypoints, weights, K, yaws)
+    torch.testing.assert_close(chosen[1], guess[1])
+    rotation, _, _ = anchor_to_keypoints(rest_joints, chosen, scale, keypoints, weights, K)
+    assert rotation_angle_deg(rotation, truth).max() < 3.0
+    # with one hypothesis (the guess itself) nothing turns
+    only = choose_view(rest_joints, guess, scale, keypoints, weights, K, yaws[:1])
+    torch.testing.assert_close(only, guess)
+
+
+def test_choose_view_passes_the_gradient_through_the_chosen_rotation(rest_joints):
+    view = initial_rotation("right").double()[None]
+    K = intrinsics(1).double()
+    trans = torch.tensor([[0.0, 0.0, 0.6]], dtype=torch.float64)
+    keypoints, _ = project(placed(rest_joints[:1], view, 1.0, trans), K, 1e-2)
+    back = about_axis(torch.tensor(math.pi, dtype=torch.float64), CAMERA_Y)
+    guess = (back @ view).requires_grad_(True)
+    yaws = torch.tensor([0.0, math.pi], dtype=torch.float64)
+    ones = torch.ones(1, dtype=torch.float64), torch.ones(1, 21, dtype=torch.float64)
+    chosen = choose_view(rest_joints[:1], guess, ones[0], keypoints, ones[1], K, yaws)
+    chosen.sum().backward()
+    # chosen = back @ guess, so d(sum)/d(guess) = back^T @ ones
+    expected = back.transpose(-1, -2) @ torch.ones(3, 3, dtype=torch.float64)
+    torch.testing.assert_close(guess.grad[0], expected)
+
+
+def test_unanchored_rows_keep_the_network_rotation(rest_joints):
+    view = initial_rotation("right").double().expand(2, 3, 3)
+    back = about_axis(torch.tensor(math.pi, dtype=torch.float64), CAMERA_Y)
+    guess = back @ view
+    keypoints = torch.full((2, 21, 2), 64.0, dtype=torch.float64)
+    weights = torch.zeros(2, 21, dtype=torch.float64)
+    yaws = torch.tensor(list(VIEWS.values()), dtype=torch.float64)
+    ones = torch.ones(2, dtype=torch.float64)
+    chosen = choose_view(rest_joints, guess, ones, keypoints, weights, intrinsics(2).double(), yaws)
+    torch.testing.assert_close(chosen, guess)
+
+
+def test_view_hypotheses_are_checked_and_run_in_the_network():
+    with pytest.raises(ValueError, match="view_hypotheses must be one of"):
+        ModelConfig(camera="keypoints", view_hypotheses=3)
+    with pytest.raises(ValueError, match="needs the keypoint-anchored camera"):
+        ModelConfig(view_hypotheses=2)
+    images, K = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)), intrinsics(2)
+    keypoints = torch.tensor([[[50.0 + 1.5 * i, 85.0 - 2.0 * i] for i in range(21)]] * 2)
+    confidence = torch.ones(2, 21)
+    errors = {}
+    for hypotheses in (1, 4):
+        with torch.no_grad():
+            pred = anchored_net(view_hypotheses=hypotheses)(images, K, keypoints, confidence)
+        errors[hypotheses] = (pred.keypoints2d - keypoints).norm(dim=-1).mean(-1)
+    # same weights (init_seed): the chosen side reprojects at least as close as the guess
+    assert (errors[4] <= errors[1] + 1e-4).all(), errors
