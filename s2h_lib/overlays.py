@@ -42,6 +42,15 @@ def mesh_alpha(
     return verts_alpha(pred.verts, faces, image_size, K)
 
 
+def tinted_images(images: Tensor, pred: HandPrediction, faces: Tensor, K: Tensor) -> np.ndarray:
+    """Images (N, 3, H, W) in [0, 1] with the predicted meshes' silhouettes tinted over them
+    (`MESH_TINT` at `MESH_OPACITY`), as (N, H, W, 3) numpy in [0, 1]; K (N, 3, 3)."""
+    alpha = mesh_alpha(pred, faces, tuple(images.shape[-2:]), K).cpu().numpy()
+    weight = MESH_OPACITY * alpha[..., None]
+    pictures = images.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+    return np.clip(pictures * (1 - weight) + MESH_TINT * weight, 0.0, 1.0)
+
+
 def draw_overlay(
     ax: Axes,
     image: np.ndarray,

@@ -257,6 +257,22 @@ def image_grid(
     return fig
 
 
+def side_by_side(*frame_sets: np.ndarray, gap: int = 2) -> list[np.ndarray]:
+    """Frames (T, H, W, 3) of several sequences joined left to right frame by frame, with a
+    white `gap` pixels wide between them: T frames (H, W_1 + gap + W_2 + ..., 3), for
+    `save_gif`. Every sequence needs the same T and H."""
+    shapes = {frames.shape[:2] for frames in frame_sets}
+    if len(shapes) != 1:
+        raise ValueError(f"the sequences need the same frame count and height, got {shapes}")
+    count, height = shapes.pop()
+    white = np.ones((height, gap, 3))
+    joined = []
+    for t in range(count):
+        parts = [part for frames in frame_sets for part in (frames[t], white)][:-1]
+        joined.append(np.concatenate(parts, axis=1))
+    return joined
+
+
 def silhouette_overlay(rendered: np.ndarray, target: np.ndarray) -> np.ndarray:
     """RGB `(H, W, 3)` of two masks `(H, W)` (thresholded at 0.5): target only green, rendered
     only magenta, both white."""

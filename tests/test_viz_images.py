@@ -19,6 +19,7 @@ from s2h_lib.viz import (
     image_grid,
     mesh_grid,
     save_gif,
+    side_by_side,
     silhouette_overlay,
 )
 
@@ -66,3 +67,14 @@ def test_save_gif_needs_a_title_per_frame(tmp_path: Path):
     with pytest.raises(ValueError, match="need one title per frame, got 2 frames, 1 titles"):
         save_gif([np.zeros((2, 2, 3))] * 2, ["a"], tmp_path / "x.gif")
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_side_by_side_joins_each_frame_with_a_white_gap():
+    left = np.zeros((3, 4, 5, 3))
+    right = np.full((3, 4, 6, 3), 0.25)
+    joined = side_by_side(left, right, gap=2)
+    assert len(joined) == 3 and joined[0].shape == (4, 13, 3)
+    assert (joined[1][:, :5] == 0).all() and (joined[1][:, 5:7] == 1).all()
+    assert (joined[1][:, 7:] == 0.25).all()
+    with pytest.raises(ValueError, match="same frame count and height"):
+        side_by_side(left, np.zeros((2, 4, 5, 3)))

@@ -41,7 +41,16 @@ TINY_PARAMETERS: dict[str, dict[str, object]] = {
         "sample_index": 1,
         "dpi": 40,
     },
-    "08_video_and_motion.ipynb": {"fit_steps": 10, "dpi": 40},
+    "08_video_and_motion.ipynb": {
+        "fit_steps": 10,
+        "train_steps": 2,
+        "video_steps": 1,
+        "batch_size": 4,
+        "clip_batch": 2,
+        "image_size": 64,
+        "eval_clips": 4,
+        "dpi": 40,
+    },
     "03_data_and_keypoints.ipynb": {
         "data_dir": "no_such_synth",  # so the notebook builds its small benchmark in out_dir
         "n_samples": 6,
