@@ -7,7 +7,7 @@ import math
 import pytest
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
-from s2h_lib.accuracy import AccuracyConfig, run_accuracy, target_checks
+from s2h_lib.accuracy import AccuracyConfig, run_accuracy, target_checks, variant_config
 from s2h_lib.config_io import dump_yaml
 
 
@@ -31,6 +31,18 @@ def test_target_checks_on_hand_made_rows():
     assert lines[3].startswith("FAIL") and "self-no-bone" in lines[3]
     assert lines[4].startswith("PASS") and "self-no-biomech" in lines[4]
     assert target_checks({"full": _row(9.0)}) == []
+
+
+def test_model_variants_change_only_their_model_field():
+    config = AccuracyConfig(preset="synth-cpu-demo", steps=20)
+    self_run = variant_config(config, "self", seed=1)
+    assert self_run.model.view_hypotheses == 2 and self_run.model.pretrained_weights
+    one_view = variant_config(config, "self-one-view", seed=1)
+    assert one_view.model.view_hypotheses == 1
+    random_init = variant_config(config, "self-random-init", seed=1)
+    assert random_init.model.pretrained_weights is None
+    for run in (one_view, random_init):
+        assert run.total_steps == 20 and run.seed == 1 and run.supervision == "self"
 
 
 def test_unknown_variant_is_refused():
