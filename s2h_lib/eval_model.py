@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -129,6 +130,22 @@ def model_predictor(model: HandNet) -> Predictor:
     return predict
 
 
+def _comparable_truth_mesh(pred_verts: torch.Tensor, gt_verts: torch.Tensor):
+    """The truth's vertices (B, V, 3) and whether they can be compared with the prediction's
+    (B, V', 3): only the same mesh can (a model on the open hand model, 901 vertices, against
+    MANO's 778 of FreiHAND or HO3D cannot); otherwise NaNs of the prediction's shape and False,
+    with a warning, so the joint metrics are scored and the vertex metrics say "n/a"."""
+    if pred_verts.shape[-2] == gt_verts.shape[-2]:
+        return gt_verts, True
+    warnings.warn(
+        f"the model's hand mesh has {pred_verts.shape[-2]} vertices and the dataset's "
+        f"{gt_verts.shape[-2]}: the vertex metrics are skipped (train with MANO's files, "
+        "ModelConfig.mano_root, to score them)",
+        stacklevel=3,
+    )
+    return torch.full_like(pred_verts, float("nan")), False
+
+
 def collect_predictions(
     predictor: Predictor, dataset: Dataset, batch_size: int = 32, progress: bool = True
 ) -> PredictionArrays:
@@ -139,12 +156,13 @@ def collect_predictions(
         if batch.truth is None:
             raise ValueError("evaluation needs a dataset built with with_truth=True")
         pred = predictor(batch)
+        gt_verts, has_mesh = _comparable_truth_mesh(pred.verts, batch.truth.verts)
         values = {
             "pred_joints": pred.joints,
             "gt_joints": batch.truth.joints3d,
             "pred_verts": pred.verts,
-            "gt_verts": batch.truth.verts,
-            "has_mesh": batch.truth.has_mesh,
+            "gt_verts": gt_verts,
+            "has_mesh": batch.truth.has_mesh & has_mesh,
             "pred_keypoints2d": pred.keypoints2d,
             "gt_keypoints2d": batch.truth.keypoints2d,
             "hand_detected": (batch.confidence > 0).any(dim=-1),
