@@ -16,7 +16,7 @@ import time
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.loss_config import LossConfig
 from s2h_lib.losses import laplacian_loss
 from s2h_lib.objective import compute_losses

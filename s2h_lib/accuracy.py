@@ -39,7 +39,7 @@ from s2h_lib.eval_model import (
     model_predictor,
 )
 from s2h_lib.fit import FitConfig, fit_predictor
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.train import MODEL_NAME, train
 from s2h_lib.train_config import TrainConfig
 from s2h_lib.train_run import run_config

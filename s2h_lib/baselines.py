@@ -14,12 +14,12 @@ from s2h_lib.data.sample import HandSample
 from s2h_lib.eval_model import Predictor
 from s2h_lib.fit import FitConfig, default_hand_model, mean_hand, predict_from_camera
 from s2h_lib.fit_start import closed_form_start, restart_rotations
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.rotations import matrix_to_axis_angle
 from s2h_lib.loss_config import LossConfig
-from s2h_lib.mano_io import NUM_BETAS
 from s2h_lib.model import CameraPose
 from s2h_lib.prediction import HandPrediction
-from s2h_lib.rotations import matrix_to_axis_angle
 
 # the baselines' names in reports and tables
 FITTING, MEAN_POSE = "per-image fitting", "mean pose"

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from s2h_lib.rotations import axis_angle_to_matrix
+from s2h_lib.hand.rotations import axis_angle_to_matrix
 
 CAMERA_Y, CAMERA_Z = 1, 2
 # Tikhonov term of the 3x3 least-squares system; its entries are sums of weights (~21).

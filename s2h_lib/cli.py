@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s2h_lib.mano_io import HandModelError, convert_mano_pkl, load_hand_model
-from s2h_lib.mesh_io import MESH_FORMATS
+from s2h_lib.hand.mano_io import HandModelError, convert_mano_pkl, load_hand_model
+from s2h_lib.hand.mesh_io import MESH_FORMATS
 
 if TYPE_CHECKING:
     from s2h_lib.pipeline import PipelineConfig

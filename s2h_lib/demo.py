@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.viz import contact_sheet, mesh_figure
 
 NUM_SAMPLED_POSES = 6

@@ -27,15 +27,15 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.hand_poses import (
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_poses import (
     FINGER_JOINTS,
     JOINT_LIMITS_HIGH_DEG,
     JOINT_LIMITS_LOW_DEG,
     NAMED_POSES,
     NUM_ARTICULATED_JOINTS,
 )
-from s2h_lib.mano_io import NUM_BETAS
+from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.viz import mesh_figure
 
 KNUCKLE_NAMES = {"thumb": ("CMC", "MCP", "IP")}

@@ -42,9 +42,15 @@ from s2h_lib.fit_start import (
     closed_form_start,
     restart_rotations,
 )
-from s2h_lib.hand_model import NUM_KEYPOINTS, ManoLayer
+from s2h_lib.hand.hand_model import NUM_KEYPOINTS, ManoLayer
+from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    rotation_6d_to_matrix,
+)
 from s2h_lib.loss_config import LossConfig
-from s2h_lib.mano_io import NUM_BETAS
 from s2h_lib.model import (
     INITIAL_LIGHTS,
     MEAN_SKIN_COLOUR,
@@ -57,12 +63,6 @@ from s2h_lib.objective import compute_losses
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.render import RenderSettings
 from s2h_lib.render.rasterize import project
-from s2h_lib.rotations import (
-    axis_angle_to_matrix,
-    matrix_to_axis_angle,
-    matrix_to_rotation_6d,
-    rotation_6d_to_matrix,
-)
 
 IMAGE_STAGE = "e2e"  # its terms with a positive fitting weight are the single-image objective
 CLIP_STAGE = "video"  # e2e plus the clip terms

@@ -30,9 +30,9 @@ from s2h_lib.camera_solve import (
     in_plane_roll,
     solve_translation,
 )
+from s2h_lib.hand.rotations import quaternion_to_matrix
 from s2h_lib.losses import middle_proximal_length
 from s2h_lib.model import MIN_DEPTH, initial_rotation, on_axis_translation
-from s2h_lib.rotations import quaternion_to_matrix
 
 
 @dataclass

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from s2h_lib.data.sample import HandSample
+from s2h_lib.hand.rotations import mirror_axis_angle
 from s2h_lib.prediction import HandPrediction
-from s2h_lib.rotations import mirror_axis_angle
 
 REFLECTION = (-1.0, 1.0, 1.0)  # S, the camera-frame reflection x -> -x
 

@@ -56,19 +56,19 @@ from torch import Tensor, nn
 from s2h_lib.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
 from s2h_lib.data.sample import HandSample
 from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
-from s2h_lib.keypoint_net import KeypointNet
-from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
-from s2h_lib.mano_io import NUM_BETAS
-from s2h_lib.prediction import HandPrediction
-from s2h_lib.render.rasterize import project
-from s2h_lib.rotations import (
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
+from s2h_lib.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
+from s2h_lib.keypoint_net import KeypointNet
+from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
+from s2h_lib.prediction import HandPrediction
+from s2h_lib.render.rasterize import project
 
 INITIAL_DEPTH = 0.65  # metres, the original's t_z bias
 INITIAL_SCALE = 0.95  # the original's s bias

@@ -48,7 +48,7 @@ from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
 from s2h_lib.eval_model import load_trained_model
 from s2h_lib.fit_photos import FoundHand, reprojection_px
-from s2h_lib.mesh_io import MESH_FORMATS, write_mesh
+from s2h_lib.hand.mesh_io import MESH_FORMATS, write_mesh
 from s2h_lib.mirror import mirror_prediction
 from s2h_lib.model import HandNet
 from s2h_lib.overlays import (

@@ -15,11 +15,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.hand_poses import NAMED_POSES
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_poses import NAMED_POSES
+from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.render import RenderSettings, silhouette
 from s2h_lib.render.rasterize import project
-from s2h_lib.rotations import axis_angle_to_matrix
 
 # Model frame (fingers -x, palm -y, thumb +z) to camera frame (x right, y down, z forward):
 # fingers point up in the image and the palm faces the camera, thumb on the right.

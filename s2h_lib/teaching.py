@@ -26,6 +26,7 @@ from s2h_lib.data.synthetic import SynthConfig
 from s2h_lib.eval_model import load_trained_model
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.fit_photos import FoundHand
+from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
 from s2h_lib.losses import composite_over_image
 from s2h_lib.metrics import pa_mpjpe_mm
@@ -42,7 +43,6 @@ from s2h_lib.predict import (
     seen_in_crop,
 )
 from s2h_lib.prediction import HandPrediction
-from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.silhouette_fit import image_motion
 from s2h_lib.train_config import PRESETS
 from s2h_lib.viz import draw_mesh, draw_skeleton_2d, view_rotation

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from s2h_lib.demo import run_demo, sample_pose_space
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.viz import SKIN_RGB, contact_sheet, mesh_figure
 
 

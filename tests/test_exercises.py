@@ -22,7 +22,7 @@ from s2h_lib import exercises as ex
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.synth_dataset import SynthClips
 from s2h_lib.fit import FitConfig, fit_loss_config
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.notebook import run_notebook
 from s2h_lib.silhouette_fit import make_scene
 

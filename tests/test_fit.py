@@ -31,7 +31,8 @@ from s2h_lib.fit import (
     select_frames,
 )
 from s2h_lib.fit_start import closed_form_start, restart_rotations
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from s2h_lib.losses import middle_proximal_length
 from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.mirror import mirror_prediction, mirror_sample
@@ -48,7 +49,6 @@ from s2h_lib.objective import render_prediction
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 from s2h_lib.refine import refine_batch
 from s2h_lib.render import RenderSettings, render_mesh
-from s2h_lib.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 
 SIZE = 96  # crop pixels: small, the fit only reads keypoints unless photometric
 FOCAL = 1.5 * SIZE

@@ -17,7 +17,7 @@ from s2h_lib.data.detector import Detection
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.freihand import FreiHAND, FreiHANDLayoutError, held_out_hands
 from s2h_lib.data.sample import collate_samples
-from s2h_lib.mano_io import load_hand_model
+from s2h_lib.hand.mano_io import load_hand_model
 from s2h_lib.train_config import DataConfig
 
 

@@ -16,6 +16,7 @@ from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.data.store import MANIFEST_NAME
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.loss_config import LossConfig
 from s2h_lib.metrics import pa_mpjpe_mm
 from s2h_lib.mirror import mirror_prediction, mirror_sample
@@ -31,7 +32,6 @@ from s2h_lib.predict import (
     prediction_mesh,
     seen_in_crop,
 )
-from s2h_lib.rotations import axis_angle_to_matrix
 from s2h_lib.teaching import (
     FITTED,
     NETWORK,

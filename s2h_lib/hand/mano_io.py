@@ -28,7 +28,7 @@ except ImportError:  # NumPy < 2
     from numpy.core import multiarray as _np_multiarray
 
 MANO_URL = "https://mano.is.tue.mpg.de"
-OPEN_MODEL_PATH = Path(__file__).parent / "assets" / "open_hand_right.npz"
+OPEN_MODEL_PATH = Path(__file__).resolve().parent.parent / "assets" / "open_hand_right.npz"
 SIDES = ("right", "left")
 NUM_JOINTS = 16
 NUM_BETAS = 10

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from s2h_lib.mano_io import (
+from s2h_lib.hand.mano_io import (
     JOINT_MODES,
     NUM_BETAS,
     NUM_HAND_POSE,
@@ -21,7 +21,7 @@ from s2h_lib.mano_io import (
     ManoModelData,
     load_hand_model,
 )
-from s2h_lib.rotations import (
+from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     project_to_so3,
