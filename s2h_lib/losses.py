@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from s2h_lib.hand.hand_model import FREIHAND_BONES, FREIHAND_TIPS, NUM_KEYPOINTS
+from s2h_lib.hand.hand_model import (
+    FREIHAND_BONES,
+    FREIHAND_TIPS,
+    MIDDLE_PROXIMAL_LENGTH_M,
+    NUM_KEYPOINTS,
+    middle_proximal_length,
+)
 from s2h_lib.hand.hand_poses import JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW
 from s2h_lib.hand.laplacian import apply_laplacian, cotangent_laplacian
 
@@ -36,11 +42,6 @@ WRIST_WEIGHT = 2.0
 TIP_WEIGHT = 1.5
 # Added to a 2D bone's length before dividing, as the original (pixels).
 BONE_LENGTH_EPS_PX = 1e-4
-# FreiHAND 9 -> 10 is the middle finger's MCP -> PIP: the proximal phalanx.
-MIDDLE_PROXIMAL_BONE = (9, 10)
-# Dataset-average proximal phalanx of the middle finger (S2HAND's mscale target). The open hand
-# model's bone is 0.0285 m at betas = 0, i.e. 1 % longer.
-MIDDLE_PROXIMAL_LENGTH_M = 0.0282
 # Joint-angle components twist, splay, bend: bend violations count double.
 LIMIT_COMPONENT_WEIGHTS = (1.0, 1.0, 2.0)
 # A sample whose least confident joint is at or below this gets no photometric weight.
@@ -178,12 +179,6 @@ def keypoint_consistency_loss(
     gradients and pull towards each other, as in the original.
     """
     return huber_distance(heatmap_last - projected, delta).mean()
-
-
-def middle_proximal_length(joints: Tensor) -> Tensor:
-    """Length of the middle finger's proximal phalanx (FreiHAND 9 -> 10). (..., 21, 3) -> (...)."""
-    start, end = MIDDLE_PROXIMAL_BONE
-    return torch.linalg.vector_norm(joints[..., end, :] - joints[..., start, :], dim=-1)
 
 
 def scale_prior_loss(joints: Tensor, reference_length: float = MIDDLE_PROXIMAL_LENGTH_M) -> Tensor:

@@ -56,7 +56,7 @@ from torch import Tensor, nn
 from s2h_lib.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
 from s2h_lib.data.sample import HandSample
 from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
-from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import MIDDLE_PROXIMAL_LENGTH_M, ManoLayer, middle_proximal_length
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
@@ -66,7 +66,6 @@ from s2h_lib.hand.rotations import (
 )
 from s2h_lib.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
 from s2h_lib.keypoint_net import KeypointNet
-from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
 from s2h_lib.prediction import HandPrediction
 from s2h_lib.render.rasterize import project
 

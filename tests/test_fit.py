@@ -31,9 +31,8 @@ from s2h_lib.fit import (
     select_frames,
 )
 from s2h_lib.fit_start import closed_form_start, restart_rotations
-from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer, middle_proximal_length
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
-from s2h_lib.losses import middle_proximal_length
 from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.mirror import mirror_prediction, mirror_sample
 from s2h_lib.model import (

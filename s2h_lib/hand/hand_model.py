@@ -45,6 +45,11 @@ FREIHAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 
 FREIHAND_BONES = tuple(
     (parent, child) for child, parent in enumerate(FREIHAND_PARENTS) if parent >= 0
 )
+# FreiHAND 9 -> 10 is the middle finger's MCP -> PIP: the proximal phalanx.
+MIDDLE_PROXIMAL_BONE = (9, 10)
+# Dataset-average proximal phalanx of the middle finger (S2HAND's mscale target). The open hand
+# model's bone is 0.0285 m at betas = 0, i.e. 1 % longer.
+MIDDLE_PROXIMAL_LENGTH_M = 0.0282
 
 
 def mano_to_freihand(joints16: Tensor, tips: Tensor) -> Tensor:
@@ -80,6 +85,12 @@ def freihand_to_ho3d(joints21: Tensor) -> Tensor:
     """21 keypoints in FreiHAND order (..., 21, D) to HO3D order (..., 21, D), e.g. for a
     HO3D submission."""
     return joints21.index_select(-2, torch.tensor(HO3D_FROM_FREIHAND, device=joints21.device))
+
+
+def middle_proximal_length(joints: Tensor) -> Tensor:
+    """Length of the middle finger's proximal phalanx (FreiHAND 9 -> 10). (..., 21, 3) -> (...)."""
+    start, end = MIDDLE_PROXIMAL_BONE
+    return torch.linalg.vector_norm(joints[..., end, :] - joints[..., start, :], dim=-1)
 
 
 # --------------------------------------------------------------------------------------------
