@@ -35,7 +35,7 @@ from s2h_lib.fit import FitConfig, default_hand_model
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.metrics import procrustes_align_batch
-from s2h_lib.model import HandNet
+from s2h_lib.net.model import HandNet
 from s2h_lib.train_config import TrainConfig, load_config
 
 INPUTS = ("image", "noisy_kp", "true_kp")

@@ -18,8 +18,8 @@ from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import matrix_to_axis_angle
 from s2h_lib.loss_config import LossConfig
-from s2h_lib.model import CameraPose
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.net.model import CameraPose
+from s2h_lib.net.prediction import HandPrediction
 
 # the baselines' names in reports and tables
 FITTING, MEAN_POSE = "per-image fitting", "mean pose"

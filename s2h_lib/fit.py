@@ -35,7 +35,6 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from s2h_lib.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
 from s2h_lib.data.sample import HandSample
 from s2h_lib.fit_start import (
     Start,
@@ -51,7 +50,8 @@ from s2h_lib.hand.rotations import (
     rotation_6d_to_matrix,
 )
 from s2h_lib.loss_config import LossConfig
-from s2h_lib.model import (
+from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
+from s2h_lib.net.model import (
     INITIAL_LIGHTS,
     MEAN_SKIN_COLOUR,
     MIN_DEPTH,
@@ -59,8 +59,8 @@ from s2h_lib.model import (
     CameraPose,
     place_in_camera,
 )
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.objective import compute_losses
-from s2h_lib.prediction import HandPrediction
 from s2h_lib.render import RenderSettings
 from s2h_lib.render.rasterize import project
 

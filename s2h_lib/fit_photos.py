@@ -38,9 +38,9 @@ from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
 from s2h_lib.fit import FitConfig, FitResult, default_hand_model, fit_batch
 from s2h_lib.hand.hand_model import ManoLayer
-from s2h_lib.mirror import mirror_prediction, mirror_sample
+from s2h_lib.net.mirror import mirror_prediction, mirror_sample
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, save_figure
-from s2h_lib.prediction import HandPrediction
 
 FITS_FORMAT = "s2h-fits/1"
 KEYPOINTS_CACHE = "keypoints.json"

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from s2h_lib.camera_solve import (
+from s2h_lib.hand.rotations import quaternion_to_matrix
+from s2h_lib.losses import middle_proximal_length
+from s2h_lib.net.camera_solve import (
     CAMERA_Y,
     CAMERA_Z,
     VIEWS,
@@ -30,9 +32,7 @@ from s2h_lib.camera_solve import (
     in_plane_roll,
     solve_translation,
 )
-from s2h_lib.hand.rotations import quaternion_to_matrix
-from s2h_lib.losses import middle_proximal_length
-from s2h_lib.model import MIN_DEPTH, initial_rotation, on_axis_translation
+from s2h_lib.net.model import MIN_DEPTH, initial_rotation, on_axis_translation
 
 
 @dataclass

@@ -25,7 +25,7 @@ from torch import Tensor
 from s2h_lib import losses
 from s2h_lib.data.sample import HandSample
 from s2h_lib.loss_config import SUPERVISED_TERMS, TERMS, VIDEO_TERMS, LossConfig
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.render import Lights, RenderOutput, RenderSettings, render_mesh
 
 Supervision = Literal["self", "weak", "full"]

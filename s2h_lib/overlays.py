@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from s2h_lib.atomic import atomic_open
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.render import RenderSettings, render_mesh
 from s2h_lib.viz import draw_skeleton_2d
 

@@ -49,8 +49,9 @@ from s2h_lib.devices import choose_device
 from s2h_lib.eval_model import load_trained_model
 from s2h_lib.fit_photos import FoundHand, reprojection_px
 from s2h_lib.hand.mesh_io import MESH_FORMATS, write_mesh
-from s2h_lib.mirror import mirror_prediction
-from s2h_lib.model import HandNet
+from s2h_lib.net.mirror import mirror_prediction
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.overlays import (
     MESH_OPACITY,
     MESH_TINT,
@@ -59,7 +60,6 @@ from s2h_lib.overlays import (
     mesh_alpha,
     save_figure,
 )
-from s2h_lib.prediction import HandPrediction
 from s2h_lib.refine import refine_batch
 from s2h_lib.viz import draw_skeleton_2d
 

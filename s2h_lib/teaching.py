@@ -30,7 +30,8 @@ from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
 from s2h_lib.losses import composite_over_image
 from s2h_lib.metrics import pa_mpjpe_mm
-from s2h_lib.model import CameraPose, HandNet
+from s2h_lib.net.model import CameraPose, HandNet
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.objective import compute_losses, render_prediction
 from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, verts_alpha
 from s2h_lib.predict import (
@@ -42,7 +43,6 @@ from s2h_lib.predict import (
     predict_hand,
     seen_in_crop,
 )
-from s2h_lib.prediction import HandPrediction
 from s2h_lib.silhouette_fit import image_motion
 from s2h_lib.train_config import PRESETS
 from s2h_lib.viz import draw_mesh, draw_skeleton_2d, view_rotation

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from s2h_lib.config_io import ConfigError, from_dict, load_yaml, to_dict
 from s2h_lib.loss_config import STAGES, LossConfig
-from s2h_lib.model import GROUP_NAMES, ModelConfig
+from s2h_lib.net.model import GROUP_NAMES, ModelConfig
 from s2h_lib.render import RenderSettings
 
 Supervision = Literal["self", "weak", "full"]

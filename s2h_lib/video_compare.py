@@ -18,8 +18,8 @@ import torch
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.metrics import acceleration_error, jitter, pa_mpjpe_mm
-from s2h_lib.model import HandNet
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.train_config import StageConfig, TrainConfig
 
 VIDEO_LR = 1e-4  # the learning rate of the synth-full preset's video stage

@@ -6,7 +6,7 @@ import torchvision
 
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix
-from s2h_lib.model import (
+from s2h_lib.net.model import (
     GROUP_NAMES,
     INITIAL_DEPTH,
     MEAN_SKIN_COLOUR,

