@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.loss_config import GROUPS
+from s2h_lib.losses.loss_config import GROUPS
 from s2h_lib.notebook import run_notebook
 from s2h_lib.overlays import save_figure
 from s2h_lib.paths import in_repo

@@ -17,7 +17,7 @@ from s2h_lib.fit_start import closed_form_start, restart_rotations
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import matrix_to_axis_angle
-from s2h_lib.loss_config import LossConfig
+from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.net.model import CameraPose
 from s2h_lib.net.prediction import HandPrediction
 

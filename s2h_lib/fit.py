@@ -49,7 +49,8 @@ from s2h_lib.hand.rotations import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from s2h_lib.loss_config import LossConfig
+from s2h_lib.losses.loss_config import LossConfig
+from s2h_lib.losses.objective import compute_losses
 from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
 from s2h_lib.net.model import (
     INITIAL_LIGHTS,
@@ -60,7 +61,6 @@ from s2h_lib.net.model import (
     place_in_camera,
 )
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.objective import compute_losses
 from s2h_lib.render import RenderSettings
 from s2h_lib.render.rasterize import project
 

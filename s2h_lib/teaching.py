@@ -27,12 +27,12 @@ from s2h_lib.eval_model import load_trained_model
 from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.fit_photos import FoundHand
 from s2h_lib.hand.rotations import axis_angle_to_matrix
-from s2h_lib.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
-from s2h_lib.losses import composite_over_image
+from s2h_lib.losses.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
+from s2h_lib.losses.objective import compute_losses, render_prediction
+from s2h_lib.losses.terms import composite_over_image
 from s2h_lib.metrics import pa_mpjpe_mm
 from s2h_lib.net.model import CameraPose, HandNet
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.objective import compute_losses, render_prediction
 from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, verts_alpha
 from s2h_lib.predict import (
     HandMesh,

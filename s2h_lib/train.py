@@ -45,8 +45,8 @@ from s2h_lib.distributed import (
     setup_process,
     teardown_process,
 )
+from s2h_lib.losses.objective import LossResult, compute_losses
 from s2h_lib.net.model import HandNet
-from s2h_lib.objective import LossResult, compute_losses
 from s2h_lib.overlays import save_training_overlay
 from s2h_lib.train_config import StageConfig, TrainConfig
 

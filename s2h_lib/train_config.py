@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from s2h_lib.config_io import ConfigError, from_dict, load_yaml, to_dict
-from s2h_lib.loss_config import STAGES, LossConfig
+from s2h_lib.losses.loss_config import STAGES, LossConfig
 from s2h_lib.net.model import GROUP_NAMES, ModelConfig
 from s2h_lib.render import RenderSettings
 

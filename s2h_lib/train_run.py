@@ -20,7 +20,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from s2h_lib.loss_config import GROUPS
+from s2h_lib.losses.loss_config import GROUPS
 from s2h_lib.train_config import StageConfig, Supervision, TrainConfig, load_config
 
 # The headline numbers of a run (the FreiHAND protocol's, Procrustes-aligned), by metrics key.

@@ -32,6 +32,7 @@ from s2h_lib.fit import (
 from s2h_lib.fit_start import closed_form_start, restart_rotations
 from s2h_lib.hand.hand_model import ManoLayer, middle_proximal_length
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
+from s2h_lib.losses.objective import render_prediction
 from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.net.camera_solve import about_axis
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
@@ -44,7 +45,6 @@ from s2h_lib.net.model import (
     ModelConfig,
     initial_rotation,
 )
-from s2h_lib.objective import render_prediction
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 from s2h_lib.refine import refine_batch
 from s2h_lib.render import RenderSettings, render_mesh

@@ -14,8 +14,8 @@ from helpers.tiny_training import build_tiny_synth, tiny_config
 
 from s2h_lib import train as train_module
 from s2h_lib.checkpoint import CheckpointError, load_checkpoint
-from s2h_lib.loss_config import LossConfig
-from s2h_lib.objective import LossResult
+from s2h_lib.losses.loss_config import LossConfig
+from s2h_lib.losses.objective import LossResult
 from s2h_lib.train import TrainingDivergedError, train
 from s2h_lib.train_config import StageConfig
 

@@ -1,6 +1,6 @@
 """Solutions to notebook 06's exercises."""
 
-from s2h_lib.loss_config import GROUPS
+from s2h_lib.losses.loss_config import GROUPS
 from s2h_lib.train_config import load_config
 
 

@@ -22,9 +22,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from s2h_lib import losses
 from s2h_lib.data.sample import HandSample
-from s2h_lib.loss_config import SUPERVISED_TERMS, TERMS, VIDEO_TERMS, LossConfig
+from s2h_lib.losses import terms as losses
+from s2h_lib.losses.loss_config import SUPERVISED_TERMS, TERMS, VIDEO_TERMS, LossConfig
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.render import Lights, RenderOutput, RenderSettings, render_mesh
 
