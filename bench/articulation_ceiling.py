@@ -28,10 +28,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from s2h_lib.baselines import mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.fit import FitConfig, default_hand_model
+from s2h_lib.fit.baselines import mean_pose_predictor
+from s2h_lib.fit.fitter import FitConfig, default_hand_model
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.metrics import procrustes_align_batch

@@ -30,7 +30,6 @@ from tqdm import tqdm
 
 from s2h_lib.ablate import summary_csv, summary_markdown, summary_rows
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.eval_model import (
     evaluate_predictor,
@@ -38,7 +37,8 @@ from s2h_lib.eval_model import (
     load_trained_model,
     model_predictor,
 )
-from s2h_lib.fit import FitConfig, fit_predictor
+from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
+from s2h_lib.fit.fitter import FitConfig, fit_predictor
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.train import MODEL_NAME, train
 from s2h_lib.train_config import TrainConfig

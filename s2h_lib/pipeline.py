@@ -16,7 +16,6 @@ from pathlib import Path
 
 from torch.utils.data import Subset
 
-from s2h_lib.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.store import build_synth
 from s2h_lib.data.synthetic import SynthConfig
@@ -26,8 +25,9 @@ from s2h_lib.eval_model import (
     load_trained_model,
     model_predictor,
 )
-from s2h_lib.fit import FitConfig, fit_predictor
-from s2h_lib.refine import refine_predictor
+from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
+from s2h_lib.fit.fitter import FitConfig, fit_predictor
+from s2h_lib.fit.refine import refine_predictor
 from s2h_lib.report import findings, write_report
 from s2h_lib.train import MODEL_NAME, train
 from s2h_lib.train_config import load_config, merge_nested

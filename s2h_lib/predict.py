@@ -47,7 +47,8 @@ from s2h_lib.data.photos import PhotoHand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
 from s2h_lib.eval_model import load_trained_model
-from s2h_lib.fit_photos import FoundHand, reprojection_px
+from s2h_lib.fit.fit_photos import FoundHand, reprojection_px
+from s2h_lib.fit.refine import refine_batch
 from s2h_lib.hand.mesh_io import MESH_FORMATS, write_mesh
 from s2h_lib.net.mirror import mirror_prediction
 from s2h_lib.net.model import HandNet
@@ -60,7 +61,6 @@ from s2h_lib.overlays import (
     mesh_alpha,
     save_figure,
 )
-from s2h_lib.refine import refine_batch
 from s2h_lib.viz import draw_skeleton_2d
 
 PREDICT_FORMAT = "s2h-predict/1"

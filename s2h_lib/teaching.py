@@ -24,8 +24,9 @@ from s2h_lib.data.sample import HandSample
 from s2h_lib.data.store import MANIFEST_NAME, build_synth
 from s2h_lib.data.synthetic import SynthConfig
 from s2h_lib.eval_model import load_trained_model
-from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
-from s2h_lib.fit_photos import FoundHand
+from s2h_lib.fit.fit_photos import FoundHand
+from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.fit.silhouette_fit import image_motion
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.losses.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
 from s2h_lib.losses.objective import compute_losses, render_prediction
@@ -43,7 +44,6 @@ from s2h_lib.predict import (
     predict_hand,
     seen_in_crop,
 )
-from s2h_lib.silhouette_fit import image_motion
 from s2h_lib.train_config import PRESETS
 from s2h_lib.viz import draw_mesh, draw_skeleton_2d, view_rotation
 

@@ -21,10 +21,10 @@ from helpers.tiny_training import build_tiny_synth
 from s2h_lib import exercises as ex
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.synth_dataset import SynthClips
-from s2h_lib.fit import FitConfig, fit_loss_config
+from s2h_lib.fit.fitter import FitConfig, fit_loss_config
+from s2h_lib.fit.silhouette_fit import make_scene
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.notebook import run_notebook
-from s2h_lib.silhouette_fit import make_scene
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"

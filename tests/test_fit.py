@@ -18,7 +18,8 @@ from torch.utils.data import Dataset
 from s2h_lib.cli import main
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.eval_model import evaluate_predictor
-from s2h_lib.fit import (
+from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
+from s2h_lib.fit.fitter import (
     INITIAL_RESTART,
     FitConfig,
     default_hand_model,
@@ -29,7 +30,7 @@ from s2h_lib.fit import (
     predict_from_camera,
     select_frames,
 )
-from s2h_lib.fit_start import closed_form_start, restart_rotations
+from s2h_lib.fit.refine import refine_batch
 from s2h_lib.hand.hand_model import ManoLayer, middle_proximal_length
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from s2h_lib.losses.objective import render_prediction
@@ -46,7 +47,6 @@ from s2h_lib.net.model import (
     initial_rotation,
 )
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
-from s2h_lib.refine import refine_batch
 from s2h_lib.render import RenderSettings, render_mesh
 
 SIZE = 96  # crop pixels: small, the fit only reads keypoints unless photometric

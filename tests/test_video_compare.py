@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.net.model import CameraPose, HandNet, ModelConfig
 from s2h_lib.overlays import MESH_OPACITY, MESH_TINT, tinted_images

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.fit import FitConfig, fit_clips, fit_loss_config
+from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config
 from s2h_lib.metrics import jitter
 
 

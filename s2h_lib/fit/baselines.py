@@ -12,8 +12,8 @@ import torch
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.eval_model import Predictor
-from s2h_lib.fit import FitConfig, default_hand_model, mean_hand, predict_from_camera
-from s2h_lib.fit_start import closed_form_start, restart_rotations
+from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
+from s2h_lib.fit.fitter import FitConfig, default_hand_model, mean_hand, predict_from_camera
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import matrix_to_axis_angle

@@ -20,7 +20,7 @@ from dataclasses import replace
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.fit import FitConfig, FitResult, Predictor, fit_batch
+from s2h_lib.fit.fitter import FitConfig, FitResult, Predictor, fit_batch
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
 

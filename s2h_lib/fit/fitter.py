@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.fit_start import (
+from s2h_lib.fit.fit_start import (
     Start,
     closed_form_start,
     restart_rotations,

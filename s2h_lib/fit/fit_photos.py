@@ -36,7 +36,7 @@ from s2h_lib.data.image_io import read_rgb
 from s2h_lib.data.photos import PhotoFolder, PhotoHand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
-from s2h_lib.fit import FitConfig, FitResult, default_hand_model, fit_batch
+from s2h_lib.fit.fitter import FitConfig, FitResult, default_hand_model, fit_batch
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
 from s2h_lib.net.prediction import HandPrediction
