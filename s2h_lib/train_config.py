@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from s2h_lib.config_io import ConfigError, from_dict, load_yaml, to_dict
+from s2h_lib.data.factory import DataConfig
 from s2h_lib.losses.loss_config import STAGES, LossConfig
 from s2h_lib.net.model import GROUP_NAMES, ModelConfig
 from s2h_lib.render import RenderSettings
@@ -26,35 +27,6 @@ STAGE_TRAINABLE: dict[str, frozenset[str]] = {
     "e2e": frozenset(GROUP_NAMES),
     "video": frozenset(GROUP_NAMES),
 }
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the training images come from and how they are prepared.
-
-    dataset: "synth" (S2H-Synth, `s2h data synth`), "freihand" or "ho3d" (your own copy).
-    keypoints: the 2D keypoints training sees: "noise" (S2H-Synth's calibrated detector-noise
-        model), "detector" (stored mediapipe detections), or "detections" (a detection file given
-        in `detections`, for FreiHAND/HO3D). Supervision "weak" replaces them with the GT 2D.
-    rotation_deg: in-plane rotation augmentation range, +-degrees (the original: 180).
-    scale_jitter: relative scale augmentation range (0 = off, as the original).
-    colour_jitter: brightness/contrast/saturation jitter strength (0 = off).
-    detected_only: train only on the images where the detector found the hand (a joint with
-        positive confidence); the others carry no keypoint signal, only the priors. Evaluation
-        always scores every image.
-    """
-
-    dataset: Literal["synth", "freihand", "ho3d"] = "synth"
-    root: str = "data/s2h_synth"
-    image_size: int = 128
-    keypoints: Literal["noise", "detector", "detections"] = "noise"
-    detections: str | None = None
-    mano_root: str | None = None
-    workers: int = 2
-    rotation_deg: float = 180.0
-    scale_jitter: float = 0.0
-    colour_jitter: float = 0.0
-    detected_only: bool = False
 
 
 @dataclass(frozen=True)
