@@ -36,7 +36,7 @@ from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.net.model import HandNet
-from s2h_lib.train_config import TrainConfig, load_config
+from s2h_lib.train.train_config import TrainConfig, load_config
 
 INPUTS = ("image", "noisy_kp", "true_kp")
 NUM_FINGER_JOINTS = 15

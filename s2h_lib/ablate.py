@@ -38,7 +38,7 @@ from s2h_lib.losses.loss_config import GROUPS
 from s2h_lib.notebook import run_notebook
 from s2h_lib.overlays import save_figure
 from s2h_lib.paths import in_repo
-from s2h_lib.train_run import HEADLINE_METRICS
+from s2h_lib.train.train_run import HEADLINE_METRICS
 
 BASELINE = "baseline"
 DEFAULT_NOTEBOOK = "notebooks/05_train.ipynb"

@@ -40,9 +40,9 @@ from s2h_lib.eval_model import (
 from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, fit_predictor
 from s2h_lib.hand.hand_model import ManoLayer
-from s2h_lib.train import MODEL_NAME, train
-from s2h_lib.train_config import TrainConfig
-from s2h_lib.train_run import run_config
+from s2h_lib.train.train_config import TrainConfig
+from s2h_lib.train.train_run import run_config
+from s2h_lib.train.trainer import MODEL_NAME, train
 
 
 @dataclass(frozen=True)

@@ -106,8 +106,8 @@ def parse_assignments(assignments: Sequence[str]) -> dict:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from s2h_lib.train import train
-    from s2h_lib.train_config import load_config
+    from s2h_lib.train.train_config import load_config
+    from s2h_lib.train.trainer import train
 
     config = load_config(args.config, parse_assignments(args.set))
     result = train(config, args.out, resume=args.resume)
@@ -381,9 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input or a bad state, shown as one line (evaluated only when an
     exception is being handled, so the heavy modules are imported only then)."""
-    from s2h_lib.checkpoint import CheckpointError
     from s2h_lib.extras import MissingExtraError
-    from s2h_lib.train import TrainingDivergedError
+    from s2h_lib.train.checkpoint import CheckpointError
+    from s2h_lib.train.trainer import TrainingDivergedError
 
     return (
         HandModelError,

@@ -27,7 +27,7 @@ from s2h_lib.evaluate import METRICS_FILE, evaluate_arrays
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.overlays import overlay_figure, save_figure
-from s2h_lib.train_config import TrainConfig
+from s2h_lib.train.train_config import TrainConfig
 
 EXAMPLES_FILE = "examples.png"
 # metrics.json entry: wall-clock seconds the predictor took per sample (model and data)

@@ -33,7 +33,7 @@ from s2h_lib.losses.loss_config import GROUPS, SUPERVISED_TERMS
 from s2h_lib.losses.terms import bone_direction_loss
 from s2h_lib.metrics import area_under_curve, jitter, procrustes_align
 from s2h_lib.render import silhouette
-from s2h_lib.train_config import TrainConfig, load_config
+from s2h_lib.train.train_config import TrainConfig, load_config
 
 TOLERANCE = 1e-4  # relative, for answers the library computes exactly
 MEASURE_TOLERANCE = 0.1  # relative, for measurements of random draws (another seed is fine)

@@ -29,8 +29,8 @@ from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, fit_predictor
 from s2h_lib.fit.refine import refine_predictor
 from s2h_lib.report import findings, write_report
-from s2h_lib.train import MODEL_NAME, train
-from s2h_lib.train_config import load_config, merge_nested
+from s2h_lib.train.train_config import load_config, merge_nested
+from s2h_lib.train.trainer import MODEL_NAME, train
 
 NETWORK, REFINED = "self-supervised network", "network + refinement"
 

@@ -44,7 +44,7 @@ from s2h_lib.predict import (
     predict_hand,
     seen_in_crop,
 )
-from s2h_lib.train_config import PRESETS
+from s2h_lib.train.train_config import PRESETS
 from s2h_lib.viz import draw_mesh, draw_skeleton_2d, view_rotation
 
 PHOTO_INCHES = 6.0

@@ -20,7 +20,7 @@ from s2h_lib.data.sample import HandSample
 from s2h_lib.metrics import acceleration_error, jitter, pa_mpjpe_mm
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.train_config import StageConfig, TrainConfig
+from s2h_lib.train.train_config import StageConfig, TrainConfig
 
 VIDEO_LR = 1e-4  # the learning rate of the synth-full preset's video stage
 MIN_RUN = 4  # frames: the shortest run jitter (a third difference) can be measured on

@@ -23,7 +23,7 @@ from s2h_lib.ablate import (
     seed_list,
 )
 from s2h_lib.cli import main
-from s2h_lib.train_run import HEADLINE_METRICS
+from s2h_lib.train.train_run import HEADLINE_METRICS
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_train.ipynb"
 # PA-MPJPE of a fake run: 10 mm, +5 per ablated group, +seed (so mean and std are known).

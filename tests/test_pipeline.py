@@ -105,7 +105,7 @@ def test_train_and_eval_commands(tmp_path: Path, capsys) -> None:
 
 def test_demo_pretrained_weights_reach_the_training_config(tmp_path: Path, capsys) -> None:
     from s2h_lib.cli import build_parser, demo_config
-    from s2h_lib.train_config import load_config
+    from s2h_lib.train.train_config import load_config
 
     missing = tmp_path / "lite0.pth"
     assert main(["demo", "--out", str(tmp_path / "demo"), "--pretrained", str(missing)]) == 2

@@ -29,7 +29,7 @@ from s2h_lib.predict import (
     photo_crops,
     predict_hand,
 )
-from s2h_lib.train import train
+from s2h_lib.train.trainer import train
 
 pytest.importorskip("mediapipe")
 

@@ -31,8 +31,8 @@ from s2h_lib.render import (
     sigma_from_pytorch3d,
     silhouette,
 )
-from s2h_lib.train import train
-from s2h_lib.train_config import StageConfig
+from s2h_lib.train.train_config import StageConfig
+from s2h_lib.train.trainer import train
 
 needs_pytorch3d = pytest.mark.skipif(
     importlib.util.find_spec("pytorch3d") is None,

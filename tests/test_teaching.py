@@ -58,7 +58,7 @@ from s2h_lib.teaching import (
     truth_comparison_figure,
     vanished_terms,
 )
-from s2h_lib.train_config import PRESETS
+from s2h_lib.train.train_config import PRESETS
 
 CROP = 128
 

@@ -14,8 +14,8 @@ from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camer
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.net.model import CameraPose, HandNet, ModelConfig
 from s2h_lib.overlays import MESH_OPACITY, MESH_TINT, tinted_images
-from s2h_lib.train_config import PRESETS
-from s2h_lib.train_run import has_video_stage
+from s2h_lib.train.train_config import PRESETS
+from s2h_lib.train.train_run import has_video_stage
 from s2h_lib.video_compare import (
     VIDEO_LR,
     clip_prediction,

@@ -10,7 +10,7 @@ from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.store import build_synth
 from s2h_lib.data.synthetic import SynthConfig
 from s2h_lib.net.model import ModelConfig
-from s2h_lib.train_config import StageConfig, TrainConfig
+from s2h_lib.train.train_config import StageConfig, TrainConfig
 
 IMAGE_SIZE = 64
 

@@ -24,7 +24,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from s2h_lib.atomic import atomic_open, atomic_write_bytes
-from s2h_lib.checkpoint import (
+from s2h_lib.config_io import dump_yaml, to_dict
+from s2h_lib.data.factory import make_dataset
+from s2h_lib.data.sample import HandSample, collate_samples
+from s2h_lib.losses.objective import LossResult, compute_losses
+from s2h_lib.net.model import HandNet
+from s2h_lib.overlays import save_training_overlay
+from s2h_lib.train.checkpoint import (
     LATEST_NAME,
     Checkpoint,
     CheckpointError,
@@ -35,20 +41,14 @@ from s2h_lib.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from s2h_lib.config_io import dump_yaml, to_dict
-from s2h_lib.data.factory import make_dataset
-from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.distributed import (
+from s2h_lib.train.distributed import (
     ProcessInfo,
     ResumableSampler,
     all_reduce_mean,
     setup_process,
     teardown_process,
 )
-from s2h_lib.losses.objective import LossResult, compute_losses
-from s2h_lib.net.model import HandNet
-from s2h_lib.overlays import save_training_overlay
-from s2h_lib.train_config import StageConfig, TrainConfig
+from s2h_lib.train.train_config import StageConfig, TrainConfig
 
 MODEL_NAME = "model.pt"
 LOG_NAME = "log.jsonl"
