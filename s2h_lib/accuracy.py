@@ -31,7 +31,7 @@ from tqdm import tqdm
 from s2h_lib.ablate import summary_csv, summary_markdown, summary_rows
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.factory import make_dataset
-from s2h_lib.eval_model import (
+from s2h_lib.evaluation.eval_model import (
     evaluate_predictor,
     evaluated_once,
     load_trained_model,

@@ -122,8 +122,12 @@ def _eval(args: argparse.Namespace) -> None:
 
     from s2h_lib.data.factory import make_dataset
     from s2h_lib.devices import choose_device
-    from s2h_lib.eval_model import evaluate_predictor, load_trained_model, model_predictor
-    from s2h_lib.submission import SUBMISSION_FORMATS, write_submission
+    from s2h_lib.evaluation.eval_model import (
+        evaluate_predictor,
+        load_trained_model,
+        model_predictor,
+    )
+    from s2h_lib.evaluation.submission import SUBMISSION_FORMATS, write_submission
 
     if args.format not in (METRICS_FORMAT, *SUBMISSION_FORMATS):
         raise ValueError(

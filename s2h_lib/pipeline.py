@@ -19,16 +19,16 @@ from torch.utils.data import Subset
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.store import build_synth
 from s2h_lib.data.synthetic import SynthConfig
-from s2h_lib.eval_model import (
+from s2h_lib.evaluation.eval_model import (
     evaluate_predictor,
     evaluated_once,
     load_trained_model,
     model_predictor,
 )
+from s2h_lib.evaluation.report import findings, write_report
 from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, fit_predictor
 from s2h_lib.fit.refine import refine_predictor
-from s2h_lib.report import findings, write_report
 from s2h_lib.train.train_config import load_config, merge_nested
 from s2h_lib.train.trainer import MODEL_NAME, train
 

@@ -46,7 +46,7 @@ from s2h_lib.data.image_io import list_images, read_rgb
 from s2h_lib.data.photos import PhotoHand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
-from s2h_lib.eval_model import load_trained_model
+from s2h_lib.evaluation.eval_model import load_trained_model
 from s2h_lib.fit.fit_photos import FoundHand, reprojection_px
 from s2h_lib.fit.refine import refine_batch
 from s2h_lib.hand.mesh_io import MESH_FORMATS, write_mesh

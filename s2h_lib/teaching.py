@@ -23,7 +23,8 @@ from s2h_lib.data.noise import NoiseModel, NoiseParams, measure, simulate
 from s2h_lib.data.sample import HandSample
 from s2h_lib.data.store import MANIFEST_NAME, build_synth
 from s2h_lib.data.synthetic import SynthConfig
-from s2h_lib.eval_model import load_trained_model
+from s2h_lib.evaluation.eval_model import load_trained_model
+from s2h_lib.evaluation.metrics import pa_mpjpe_mm
 from s2h_lib.fit.fit_photos import FoundHand
 from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.fit.silhouette_fit import image_motion
@@ -31,7 +32,6 @@ from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.losses.loss_config import GROUPS, STAGES, SUPERVISED_TERMS, TERMS, LossConfig
 from s2h_lib.losses.objective import compute_losses, render_prediction
 from s2h_lib.losses.terms import composite_over_image
-from s2h_lib.metrics import pa_mpjpe_mm
 from s2h_lib.net.model import CameraPose, HandNet
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, verts_alpha

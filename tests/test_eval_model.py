@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers.tiny_training import tiny_config
 
-from s2h_lib.eval_model import ModelFileError, load_trained_model, locate_data_root
+from s2h_lib.evaluation.eval_model import ModelFileError, load_trained_model, locate_data_root
 from s2h_lib.net.model import HandNet
 from s2h_lib.train.train_config import TrainConfig
 from s2h_lib.train.trainer import save_model

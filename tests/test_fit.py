@@ -17,7 +17,8 @@ from torch.utils.data import Dataset
 
 from s2h_lib.cli import main
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.eval_model import evaluate_predictor
+from s2h_lib.evaluation.eval_model import evaluate_predictor
+from s2h_lib.evaluation.metrics import procrustes_align_batch
 from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
 from s2h_lib.fit.fitter import (
     INITIAL_RESTART,
@@ -34,7 +35,6 @@ from s2h_lib.fit.refine import refine_batch
 from s2h_lib.hand.hand_model import ManoLayer, middle_proximal_length
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from s2h_lib.losses.objective import render_prediction
-from s2h_lib.metrics import procrustes_align_batch
 from s2h_lib.net.camera_solve import about_axis
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
 from s2h_lib.net.model import (

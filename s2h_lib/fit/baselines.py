@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.eval_model import Predictor
+from s2h_lib.evaluation.eval_model import Predictor
 from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
 from s2h_lib.fit.fitter import FitConfig, default_hand_model, mean_hand, predict_from_camera
 from s2h_lib.hand.hand_model import ManoLayer

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.evaluate import METRICS_FILE
+from s2h_lib.evaluation.evaluate import METRICS_FILE
 
 REQUEST_FILE = "request.json"
 

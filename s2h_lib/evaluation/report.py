@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.eval_model import DETECTED, MISSED
+from s2h_lib.evaluation.eval_model import DETECTED, MISSED
 from s2h_lib.viz import mesh_figure
 
 TABLE_METRICS = (

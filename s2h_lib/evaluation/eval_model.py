@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from s2h_lib.config_io import from_dict
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.evaluate import METRICS_FILE, evaluate_arrays
+from s2h_lib.evaluation.evaluate import METRICS_FILE, evaluate_arrays
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.overlays import overlay_figure, save_figure

@@ -28,7 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from s2h_lib.atomic import atomic_open, atomic_write_bytes
-from s2h_lib.metrics import (
+from s2h_lib.evaluation.metrics import (
     FREIHAND_PROTOCOL,
     NOT_AVAILABLE,
     Evaluation,
