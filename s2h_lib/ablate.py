@@ -36,9 +36,9 @@ from tqdm import tqdm
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.losses.loss_config import GROUPS
 from s2h_lib.notebook import run_notebook
-from s2h_lib.overlays import save_figure
 from s2h_lib.paths import in_repo
 from s2h_lib.train.train_run import HEADLINE_METRICS
+from s2h_lib.viz.overlays import save_figure
 
 BASELINE = "baseline"
 DEFAULT_NOTEBOOK = "notebooks/05_train.ipynb"

@@ -53,7 +53,7 @@ def _mano_info(args: argparse.Namespace) -> None:
 
 
 def _mano_poses(args: argparse.Namespace) -> None:
-    from s2h_lib.demo import run_demo
+    from s2h_lib.viz.mano_poses import run_demo
 
     for path in run_demo(Path(args.out), args.hand, seed=args.seed):
         print(f"wrote {path}")

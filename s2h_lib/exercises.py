@@ -26,7 +26,6 @@ from s2h_lib.data.noise import NoiseModel, NoiseParams
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.data.synthetic import project
 from s2h_lib.evaluation.metrics import area_under_curve, jitter, procrustes_align
-from s2h_lib.explorer import HandExplorer
 from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config
 from s2h_lib.fit.silhouette_fit import make_scene, soft_iou_loss
 from s2h_lib.hand.hand_model import FREIHAND_TIPS, NUM_FINGERS, ManoLayer
@@ -34,6 +33,7 @@ from s2h_lib.losses.loss_config import GROUPS, SUPERVISED_TERMS
 from s2h_lib.losses.terms import bone_direction_loss
 from s2h_lib.render import silhouette
 from s2h_lib.train.train_config import TrainConfig, load_config
+from s2h_lib.viz.explorer import HandExplorer
 
 TOLERANCE = 1e-4  # relative, for answers the library computes exactly
 MEASURE_TOLERANCE = 0.1  # relative, for measurements of random draws (another seed is fine)

@@ -53,7 +53,8 @@ from s2h_lib.hand.mesh_io import MESH_FORMATS, write_mesh
 from s2h_lib.net.mirror import mirror_prediction
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.overlays import (
+from s2h_lib.viz.figures import draw_skeleton_2d
+from s2h_lib.viz.overlays import (
     MESH_OPACITY,
     MESH_TINT,
     PANEL_INCHES,
@@ -61,7 +62,6 @@ from s2h_lib.overlays import (
     mesh_alpha,
     save_figure,
 )
-from s2h_lib.viz import draw_skeleton_2d
 
 PREDICT_FORMAT = "s2h-predict/1"
 OVERLAY_SUFFIX = "_overlay.png"

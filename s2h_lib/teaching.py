@@ -34,7 +34,6 @@ from s2h_lib.losses.objective import compute_losses, render_prediction
 from s2h_lib.losses.terms import composite_over_image
 from s2h_lib.net.model import CameraPose, HandNet
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, verts_alpha
 from s2h_lib.predict import (
     HandMesh,
     PhotoHands,
@@ -45,7 +44,8 @@ from s2h_lib.predict import (
     seen_in_crop,
 )
 from s2h_lib.train.train_config import PRESETS
-from s2h_lib.viz import draw_mesh, draw_skeleton_2d, view_rotation
+from s2h_lib.viz.figures import draw_mesh, draw_skeleton_2d, view_rotation
+from s2h_lib.viz.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, verts_alpha
 
 PHOTO_INCHES = 6.0
 BOX_COLOUR = "yellow"

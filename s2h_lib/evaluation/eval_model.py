@@ -26,8 +26,8 @@ from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.evaluation.evaluate import METRICS_FILE, evaluate_arrays
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.overlays import overlay_figure, save_figure
 from s2h_lib.train.train_config import TrainConfig
+from s2h_lib.viz.overlays import overlay_figure, save_figure
 
 EXAMPLES_FILE = "examples.png"
 # metrics.json entry: wall-clock seconds the predictor took per sample (model and data)

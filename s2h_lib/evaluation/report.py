@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.evaluation.eval_model import DETECTED, MISSED
-from s2h_lib.viz import mesh_figure
+from s2h_lib.viz.figures import mesh_figure
 
 TABLE_METRICS = (
     ("pa_mpjpe_mm", "PA-MPJPE (mm)"),

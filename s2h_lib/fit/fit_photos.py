@@ -40,7 +40,7 @@ from s2h_lib.fit.fitter import FitConfig, FitResult, default_hand_model, fit_bat
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, save_figure
+from s2h_lib.viz.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, save_figure
 
 FITS_FORMAT = "s2h-fits/1"
 KEYPOINTS_CACHE = "keypoints.json"

@@ -29,7 +29,6 @@ from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.losses.objective import LossResult, compute_losses
 from s2h_lib.net.model import HandNet
-from s2h_lib.overlays import save_training_overlay
 from s2h_lib.train.checkpoint import (
     LATEST_NAME,
     Checkpoint,
@@ -49,6 +48,7 @@ from s2h_lib.train.distributed import (
     teardown_process,
 )
 from s2h_lib.train.train_config import StageConfig, TrainConfig
+from s2h_lib.viz.overlays import save_training_overlay
 
 MODEL_NAME = "model.pt"
 LOG_NAME = "log.jsonl"

@@ -36,7 +36,7 @@ from s2h_lib.hand.hand_poses import (
     NUM_ARTICULATED_JOINTS,
 )
 from s2h_lib.hand.mano_io import NUM_BETAS
-from s2h_lib.viz import mesh_figure
+from s2h_lib.viz.figures import mesh_figure
 
 KNUCKLE_NAMES = {"thumb": ("CMC", "MCP", "IP")}
 FINGER_KNUCKLES = ("MCP", "PIP", "DIP")

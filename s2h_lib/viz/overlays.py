@@ -19,7 +19,7 @@ from torch import Tensor
 from s2h_lib.atomic import atomic_open
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.render import RenderSettings, render_mesh
-from s2h_lib.viz import draw_skeleton_2d
+from s2h_lib.viz.figures import draw_skeleton_2d
 
 PANEL_INCHES = 2.4
 MESH_TINT = np.array([0.35, 0.75, 1.0])  # light blue: the predicted mesh, blended over the photo

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from s2h_lib.hand.hand_model import ManoLayer
-from s2h_lib.viz import contact_sheet, mesh_figure
+from s2h_lib.viz.figures import contact_sheet, mesh_figure
 
 NUM_SAMPLED_POSES = 6
 SAMPLE_SCALE = 1.0  # standard deviations of the PCA coefficients
