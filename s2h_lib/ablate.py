@@ -34,8 +34,8 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
+from s2h_lib.lab.notebook import run_notebook
 from s2h_lib.losses.loss_config import GROUPS
-from s2h_lib.notebook import run_notebook
 from s2h_lib.paths import in_repo
 from s2h_lib.train.train_run import HEADLINE_METRICS
 from s2h_lib.viz.overlays import save_figure

@@ -3,7 +3,7 @@ deviations and measure what it changes."""
 
 import numpy as np
 
-from s2h_lib.exercises import finger_to_palm_ratio, tip_spread
+from s2h_lib.lab.exercises import finger_to_palm_ratio, tip_spread
 from s2h_lib.viz.explorer import HandExplorer
 from s2h_lib.hand.hand_model import ManoLayer
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from s2h_lib.exercises import BONE_MOVES
+from s2h_lib.lab.exercises import BONE_MOVES
 from s2h_lib.losses.terms import bone_direction_loss
 
 
