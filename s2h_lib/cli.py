@@ -29,7 +29,7 @@ from s2h_lib.hand.mano_io import HandModelError, convert_mano_pkl, load_hand_mod
 from s2h_lib.hand.mesh_io import MESH_FORMATS
 
 if TYPE_CHECKING:
-    from s2h_lib.pipeline import PipelineConfig
+    from s2h_lib.experiments.pipeline import PipelineConfig
 
 RANDOM_INIT = "none"  # s2h demo --pretrained none: the encoder starts from random weights
 METRICS_FORMAT = "metrics"  # s2h eval's default output: the FreiHAND-protocol metrics
@@ -61,7 +61,7 @@ def _mano_poses(args: argparse.Namespace) -> None:
 
 def demo_config(args: argparse.Namespace) -> PipelineConfig:
     """The `PipelineConfig` of `s2h demo`; --pretrained is "none" or an existing file."""
-    from s2h_lib.pipeline import PipelineConfig
+    from s2h_lib.experiments.pipeline import PipelineConfig
 
     overrides = {}
     if args.pretrained == RANDOM_INIT:
@@ -80,7 +80,7 @@ def demo_config(args: argparse.Namespace) -> PipelineConfig:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from s2h_lib.pipeline import quick_pipeline, run_pipeline
+    from s2h_lib.experiments.pipeline import quick_pipeline, run_pipeline
 
     config = demo_config(args)
     report = run_pipeline(quick_pipeline(config) if args.quick else config)
@@ -177,7 +177,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _ablate(args: argparse.Namespace) -> None:
-    from s2h_lib.ablate import run_ablation
+    from s2h_lib.experiments.ablate import run_ablation
 
     params = {"preset": args.preset, "data_root": args.data, **parse_assignments(args.param)}
     if args.steps is not None:

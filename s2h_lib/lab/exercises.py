@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from s2h_lib.ablate import RUN_RECORD, plan_runs
 from s2h_lib.data.crop import CropBox, update_intrinsics
 from s2h_lib.data.noise import NoiseModel, NoiseParams
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.data.synthetic import project
 from s2h_lib.evaluation.metrics import area_under_curve, jitter, procrustes_align
+from s2h_lib.experiments.ablate import RUN_RECORD, plan_runs
 from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config
 from s2h_lib.fit.silhouette_fit import make_scene, soft_iou_loss
 from s2h_lib.hand.hand_model import FREIHAND_TIPS, NUM_FINGERS, ManoLayer

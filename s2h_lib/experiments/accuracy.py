@@ -28,7 +28,6 @@ from pathlib import Path
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
-from s2h_lib.ablate import summary_csv, summary_markdown, summary_rows
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.evaluation.eval_model import (
@@ -37,6 +36,7 @@ from s2h_lib.evaluation.eval_model import (
     load_trained_model,
     model_predictor,
 )
+from s2h_lib.experiments.ablate import summary_csv, summary_markdown, summary_rows
 from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, fit_predictor
 from s2h_lib.hand.hand_model import ManoLayer
