@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from s2h_lib.accuracy import VARIANTS, AccuracyConfig, run_accuracy
+from s2h_lib.experiments.accuracy import VARIANTS, AccuracyConfig, run_accuracy
 
 
 def main() -> None:

@@ -28,15 +28,15 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from s2h_lib.baselines import mean_pose_predictor
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.fit import FitConfig, default_hand_model
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.metrics import procrustes_align_batch
-from s2h_lib.model import HandNet
-from s2h_lib.rotations import axis_angle_to_matrix
-from s2h_lib.train_config import TrainConfig, load_config
+from s2h_lib.evaluation.metrics import procrustes_align_batch
+from s2h_lib.fit.baselines import mean_pose_predictor
+from s2h_lib.fit.fitter import FitConfig, default_hand_model
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.rotations import axis_angle_to_matrix
+from s2h_lib.net.model import HandNet
+from s2h_lib.train.train_config import TrainConfig, load_config
 
 INPUTS = ("image", "noisy_kp", "true_kp")
 NUM_FINGER_JOINTS = 15

@@ -1,4 +1,4 @@
-"""Time one update of the hand explorer (s2h_lib.explorer): budget 100 ms for a MANO-sized mesh.
+"""Time one update of the hand explorer (s2h_lib.viz.explorer): budget 100 ms for a MANO-sized mesh.
 
     .venv/bin/python bench/bench_explorer.py [--repeats 50]
 
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from s2h_lib.explorer import HandExplorer
+from s2h_lib.viz.explorer import HandExplorer
 
 BUDGET_MS = 100.0
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.fit import FitConfig, default_hand_model, fit_batch
-from s2h_lib.fit_start import random_rotations
-from s2h_lib.metrics import procrustes_align_batch
+from s2h_lib.evaluation.metrics import procrustes_align_batch
+from s2h_lib.fit.fit_start import random_rotations
+from s2h_lib.fit.fitter import FitConfig, default_hand_model, fit_batch
 
 SIZE = 128
 DEPTH = 0.45

@@ -1,6 +1,6 @@
 """Time the MANO layer: forward (no grad) and forward+backward, per batch size.
 
-Rows: `ours` (s2h_lib.hand_model.ManoLayer), `naive` (a textbook per-sample, per-joint
+Rows: `ours` (s2h_lib.hand.hand_model.ManoLayer), `naive` (a textbook per-sample, per-joint
 loop written below, for context), and `manopth` when it is installed and S2H_MANO_ROOT points
 at the official models/ folder (then every row uses those files).
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from s2h_lib import mano_io
-from s2h_lib.hand_model import FREIHAND_FROM_MANO, ManoLayer
-from s2h_lib.mano_io import MANO_PARENTS
+from s2h_lib.hand import mano_io
+from s2h_lib.hand.hand_model import FREIHAND_FROM_MANO, ManoLayer
+from s2h_lib.hand.mano_io import MANO_PARENTS
 
 BATCHES = (1, 64, 256, 1024)
 NCOMPS = 30  # S2HAND's setting: 30 PCA coefficients, hand mean added

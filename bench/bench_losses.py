@@ -16,11 +16,11 @@ import time
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.loss_config import LossConfig
-from s2h_lib.losses import laplacian_loss
-from s2h_lib.objective import compute_losses
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.losses.loss_config import LossConfig
+from s2h_lib.losses.objective import compute_losses
+from s2h_lib.losses.terms import laplacian_loss
+from s2h_lib.net.prediction import HandPrediction
 
 HAND_TRANS = (0.075, 0.0, 0.65)
 LIGHTS = (0.6, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.3, 1.0)

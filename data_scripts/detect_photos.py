@@ -3,9 +3,9 @@
     python data_scripts/detect_photos.py --images s2h_lib/assets/photos --out runs/detect
 
 Writes OUT/keypoints.json (the `s2h data detect` file, resumable), one overlay PNG per photo in
-OUT/overlays/ (skeleton in the finger colours of s2h_lib.viz, marker size = joint confidence,
-the true handedness and score beside the wrist) and OUT/contact_sheet.png, then prints the
-detection rate.
+OUT/overlays/ (skeleton in the finger colours of s2h_lib.viz.figures, marker size = joint
+confidence, the true handedness and score beside the wrist) and OUT/contact_sheet.png, then prints
+the detection rate.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from s2h_lib.data.detect_folder import FolderDetections, ImageDetections, detect
 from s2h_lib.data.detector import DetectorConfig
 from s2h_lib.data.image_io import read_rgb
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR
-from s2h_lib.viz import draw_skeleton_2d
+from s2h_lib.viz.figures import draw_skeleton_2d
 
 SHEET_COLUMNS = 5
 PANEL_INCHES = 3.0

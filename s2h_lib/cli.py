@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s2h_lib.mano_io import HandModelError, convert_mano_pkl, load_hand_model
-from s2h_lib.mesh_io import MESH_FORMATS
+from s2h_lib.hand.mano_io import HandModelError, convert_mano_pkl, load_hand_model
+from s2h_lib.hand.mesh_io import MESH_FORMATS
 
 if TYPE_CHECKING:
-    from s2h_lib.pipeline import PipelineConfig
+    from s2h_lib.experiments.pipeline import PipelineConfig
 
 RANDOM_INIT = "none"  # s2h demo --pretrained none: the encoder starts from random weights
 METRICS_FORMAT = "metrics"  # s2h eval's default output: the FreiHAND-protocol metrics
@@ -53,7 +53,7 @@ def _mano_info(args: argparse.Namespace) -> None:
 
 
 def _mano_poses(args: argparse.Namespace) -> None:
-    from s2h_lib.demo import run_demo
+    from s2h_lib.viz.mano_poses import run_demo
 
     for path in run_demo(Path(args.out), args.hand, seed=args.seed):
         print(f"wrote {path}")
@@ -61,7 +61,7 @@ def _mano_poses(args: argparse.Namespace) -> None:
 
 def demo_config(args: argparse.Namespace) -> PipelineConfig:
     """The `PipelineConfig` of `s2h demo`; --pretrained is "none" or an existing file."""
-    from s2h_lib.pipeline import PipelineConfig
+    from s2h_lib.experiments.pipeline import PipelineConfig
 
     overrides = {}
     if args.pretrained == RANDOM_INIT:
@@ -80,7 +80,7 @@ def demo_config(args: argparse.Namespace) -> PipelineConfig:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from s2h_lib.pipeline import quick_pipeline, run_pipeline
+    from s2h_lib.experiments.pipeline import quick_pipeline, run_pipeline
 
     config = demo_config(args)
     report = run_pipeline(quick_pipeline(config) if args.quick else config)
@@ -106,8 +106,8 @@ def parse_assignments(assignments: Sequence[str]) -> dict:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from s2h_lib.train import train
-    from s2h_lib.train_config import load_config
+    from s2h_lib.train.train_config import load_config
+    from s2h_lib.train.trainer import train
 
     config = load_config(args.config, parse_assignments(args.set))
     result = train(config, args.out, resume=args.resume)
@@ -122,8 +122,12 @@ def _eval(args: argparse.Namespace) -> None:
 
     from s2h_lib.data.factory import make_dataset
     from s2h_lib.devices import choose_device
-    from s2h_lib.eval_model import evaluate_predictor, load_trained_model, model_predictor
-    from s2h_lib.submission import SUBMISSION_FORMATS, write_submission
+    from s2h_lib.evaluation.eval_model import (
+        evaluate_predictor,
+        load_trained_model,
+        model_predictor,
+    )
+    from s2h_lib.evaluation.submission import SUBMISSION_FORMATS, write_submission
 
     if args.format not in (METRICS_FORMAT, *SUBMISSION_FORMATS):
         raise ValueError(
@@ -145,8 +149,8 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _fit(args: argparse.Namespace) -> None:
-    from s2h_lib.fit import FitConfig
-    from s2h_lib.fit_photos import CROP_SIZE, fit_photos
+    from s2h_lib.fit.fit_photos import CROP_SIZE, fit_photos
+    from s2h_lib.fit.fitter import FitConfig
 
     if not args.images.exists():
         raise ValueError(f"--images {args.images}: no such photo or folder of photos")
@@ -173,7 +177,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _ablate(args: argparse.Namespace) -> None:
-    from s2h_lib.ablate import run_ablation
+    from s2h_lib.experiments.ablate import run_ablation
 
     params = {"preset": args.preset, "data_root": args.data, **parse_assignments(args.param)}
     if args.steps is not None:
@@ -381,9 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input or a bad state, shown as one line (evaluated only when an
     exception is being handled, so the heavy modules are imported only then)."""
-    from s2h_lib.checkpoint import CheckpointError
     from s2h_lib.extras import MissingExtraError
-    from s2h_lib.train import TrainingDivergedError
+    from s2h_lib.train.checkpoint import CheckpointError
+    from s2h_lib.train.trainer import TrainingDivergedError
 
     return (
         HandModelError,

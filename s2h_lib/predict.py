@@ -46,12 +46,15 @@ from s2h_lib.data.image_io import list_images, read_rgb
 from s2h_lib.data.photos import PhotoHand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
-from s2h_lib.eval_model import load_trained_model
-from s2h_lib.fit_photos import FoundHand, reprojection_px
-from s2h_lib.mesh_io import MESH_FORMATS, write_mesh
-from s2h_lib.mirror import mirror_prediction
-from s2h_lib.model import HandNet
-from s2h_lib.overlays import (
+from s2h_lib.evaluation.eval_model import load_trained_model
+from s2h_lib.fit.fit_photos import FoundHand, reprojection_px
+from s2h_lib.fit.refine import refine_batch
+from s2h_lib.hand.mesh_io import MESH_FORMATS, write_mesh
+from s2h_lib.net.mirror import mirror_prediction
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.viz.figures import draw_skeleton_2d
+from s2h_lib.viz.overlays import (
     MESH_OPACITY,
     MESH_TINT,
     PANEL_INCHES,
@@ -59,9 +62,6 @@ from s2h_lib.overlays import (
     mesh_alpha,
     save_figure,
 )
-from s2h_lib.prediction import HandPrediction
-from s2h_lib.refine import refine_batch
-from s2h_lib.viz import draw_skeleton_2d
 
 PREDICT_FORMAT = "s2h-predict/1"
 OVERLAY_SUFFIX = "_overlay.png"

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2h_lib import ablate
-from s2h_lib.ablate import (
+from s2h_lib.cli import main
+from s2h_lib.experiments import ablate
+from s2h_lib.experiments.ablate import (
     RunSpec,
     configurations,
     mean_and_std,
@@ -22,8 +23,7 @@ from s2h_lib.ablate import (
     run_ablation,
     seed_list,
 )
-from s2h_lib.cli import main
-from s2h_lib.train_run import HEADLINE_METRICS
+from s2h_lib.train.train_run import HEADLINE_METRICS
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_train.ipynb"
 # PA-MPJPE of a fake run: 10 mm, +5 per ablated group, +seed (so mean and std are known).

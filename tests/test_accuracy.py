@@ -7,8 +7,8 @@ import math
 import pytest
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
-from s2h_lib.accuracy import AccuracyConfig, run_accuracy, target_checks, variant_config
 from s2h_lib.config_io import dump_yaml
+from s2h_lib.experiments.accuracy import AccuracyConfig, run_accuracy, target_checks, variant_config
 
 
 def _row(mean: float, std: float = math.nan) -> dict:

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from s2h_lib.camera_solve import (
+from s2h_lib.hand.hand_model import MIDDLE_PROXIMAL_LENGTH_M, ManoLayer, middle_proximal_length
+from s2h_lib.net.camera_solve import (
     CAMERA_Y,
     CAMERA_Z,
     VIEWS,
@@ -16,10 +17,8 @@ from s2h_lib.camera_solve import (
     choose_view,
     reprojection_error,
 )
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.keypoint_features import canonical_keypoints
-from s2h_lib.losses import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
-from s2h_lib.model import HandNet, ModelConfig, initial_rotation
+from s2h_lib.net.keypoint_features import canonical_keypoints
+from s2h_lib.net.model import HandNet, ModelConfig, initial_rotation
 from s2h_lib.render.rasterize import project
 
 SIZE = 128

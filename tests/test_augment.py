@@ -8,7 +8,7 @@ import torch
 from s2h_lib.data.augment import AugmentConfig, augment, generator_for, similarity_about
 from s2h_lib.data.crop import project_points
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 
 SIZE = 96
 TURN = AugmentConfig(rotation=(0.7, 0.7), scale=(1.2, 1.2))

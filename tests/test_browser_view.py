@@ -9,8 +9,10 @@ import torch
 from helpers.tiny_training import build_tiny_synth
 from PIL import Image
 
-from s2h_lib.baselines import mean_pose_predictor
-from s2h_lib.browser_view import (
+from s2h_lib.data.synth_dataset import SynthDataset
+from s2h_lib.fit.baselines import mean_pose_predictor
+from s2h_lib.fit.fitter import FitConfig, default_hand_model
+from s2h_lib.viz.browser_view import (
     CAMERA_TO_VIEW,
     camera_view_verts,
     predict_sample,
@@ -19,9 +21,7 @@ from s2h_lib.browser_view import (
     sample_labels,
     save_sample_view,
 )
-from s2h_lib.data.synth_dataset import SynthDataset
-from s2h_lib.fit import FitConfig, default_hand_model
-from s2h_lib.viz import view_rotation
+from s2h_lib.viz.figures import view_rotation
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from s2h_lib.checkpoint import (
+from s2h_lib.train.checkpoint import (
     Checkpoint,
     CheckpointError,
     TrainPosition,

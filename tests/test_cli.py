@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from s2h_lib.cli import main
-from s2h_lib.mano_io import load_hand_model
+from s2h_lib.hand.mano_io import load_hand_model
 
 
 def test_convert_then_load_equals_pkl(mano_dir: Path, tmp_path: Path, capsys):

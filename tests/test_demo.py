@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from s2h_lib.demo import run_demo, sample_pose_space
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.viz import SKIN_RGB, contact_sheet, mesh_figure
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.viz.figures import SKIN_RGB, contact_sheet, mesh_figure
+from s2h_lib.viz.mano_poses import run_demo, sample_pose_space
 
 
 def test_demo_writes_a_sheet_and_an_interactive_page(tmp_path: Path):

@@ -19,7 +19,7 @@ from s2h_lib.data.detect_folder import KEYPOINTS_FORMAT, detect_folder, load_key
 from s2h_lib.data.detector import DetectorConfig, HandDetector
 from s2h_lib.data.image_io import read_rgb
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
-from s2h_lib.viz import CONFIDENT_MARKER_SIZE, draw_skeleton_2d
+from s2h_lib.viz.figures import CONFIDENT_MARKER_SIZE, draw_skeleton_2d
 
 pytest.importorskip(
     "mediapipe", reason="the detector extra is not installed (pip install -e .[detect])"

@@ -2,7 +2,7 @@
 
 import torch
 
-from s2h_lib.distributed import ProcessInfo, ResumableSampler, setup_process
+from s2h_lib.train.distributed import ProcessInfo, ResumableSampler, setup_process
 
 
 def _info(rank: int, world: int) -> ProcessInfo:

@@ -9,7 +9,7 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
-from s2h_lib.encoders import (
+from s2h_lib.net.encoders import (
     LITE0_MEAN_STD,
     PACKAGED_WEIGHTS,
     ImageEncoder,
@@ -18,7 +18,7 @@ from s2h_lib.encoders import (
     load_by_position,
     packaged_lite0_weights,
 )
-from s2h_lib.model import HandNet, ModelConfig
+from s2h_lib.net.model import HandNet, ModelConfig
 
 # scikit-image's sample photos and their ImageNet classes
 PHOTOS = {"chelsea": 285, "coffee": 967, "rocket": 657}  # Egyptian cat, espresso, missile

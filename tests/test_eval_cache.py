@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from s2h_lib.eval_cache import cached_report, eval_request, remember_request
-from s2h_lib.evaluate import METRICS_FILE
+from s2h_lib.evaluation.eval_cache import cached_report, eval_request, remember_request
+from s2h_lib.evaluation.evaluate import METRICS_FILE
 
 
 def finished_eval(folder: Path, request: dict) -> None:

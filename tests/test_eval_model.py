@@ -10,10 +10,10 @@ import pytest
 import torch
 from helpers.tiny_training import tiny_config
 
-from s2h_lib.eval_model import ModelFileError, load_trained_model, locate_data_root
-from s2h_lib.model import HandNet
-from s2h_lib.train import save_model
-from s2h_lib.train_config import TrainConfig
+from s2h_lib.evaluation.eval_model import ModelFileError, load_trained_model, locate_data_root
+from s2h_lib.net.model import HandNet
+from s2h_lib.train.train_config import TrainConfig
+from s2h_lib.train.trainer import save_model
 
 
 def _layout(tmp_path: Path) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from s2h_lib.evaluate import (
+from s2h_lib.evaluation.evaluate import (
     METRICS_FILE,
     PCK_PLOT_FILE,
     PER_SAMPLE_FILE,
@@ -20,7 +20,7 @@ from s2h_lib.evaluate import (
     recompute_from_npz,
     select_examples,
 )
-from s2h_lib.metrics import NOT_AVAILABLE, MetricConfig, summary_keys
+from s2h_lib.evaluation.metrics import NOT_AVAILABLE, MetricConfig, summary_keys
 
 COUNT, VERTS, CLIP = 8, 40, 4
 IN_FRONT = np.array([0.0, 0.0, 0.5])  # metres from the camera

@@ -1,4 +1,4 @@
-"""Every worked solution in notebooks/solutions/ passes its check in `s2h_lib.exercises`, every
+"""Every worked solution in notebooks/solutions/ passes its check in `s2h_lib.lab.exercises`, every
 check rejects a wrong answer and says "not yet" to a missing one, and every notebook ends with
 its exercises (naming their checks and their solution file)."""
 
@@ -18,13 +18,13 @@ import torch
 from helpers.notebook_parameters import TINY_PARAMETERS
 from helpers.tiny_training import build_tiny_synth
 
-from s2h_lib import exercises as ex
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.synth_dataset import SynthClips
-from s2h_lib.fit import FitConfig, fit_loss_config
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.notebook import run_notebook
-from s2h_lib.silhouette_fit import make_scene
+from s2h_lib.fit.fitter import FitConfig, fit_loss_config
+from s2h_lib.fit.silhouette_fit import make_scene
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.lab import exercises as ex
+from s2h_lib.lab.notebook import run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"

@@ -7,9 +7,9 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from s2h_lib.explorer import JOINT_NAMES, HandExplorer
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.hand_poses import NAMED_POSES
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_poses import NAMED_POSES
+from s2h_lib.viz.explorer import JOINT_NAMES, HandExplorer
 
 
 @pytest.fixture(scope="module")

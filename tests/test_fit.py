@@ -15,11 +15,12 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from s2h_lib.camera_solve import about_axis
 from s2h_lib.cli import main
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.eval_model import evaluate_predictor
-from s2h_lib.fit import (
+from s2h_lib.evaluation.eval_model import evaluate_predictor
+from s2h_lib.evaluation.metrics import procrustes_align_batch
+from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
+from s2h_lib.fit.fitter import (
     INITIAL_RESTART,
     FitConfig,
     default_hand_model,
@@ -30,12 +31,13 @@ from s2h_lib.fit import (
     predict_from_camera,
     select_frames,
 )
-from s2h_lib.fit_start import closed_form_start, restart_rotations
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.losses import middle_proximal_length
-from s2h_lib.metrics import procrustes_align_batch
-from s2h_lib.mirror import mirror_prediction, mirror_sample
-from s2h_lib.model import (
+from s2h_lib.fit.refine import refine_batch
+from s2h_lib.hand.hand_model import ManoLayer, middle_proximal_length
+from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
+from s2h_lib.losses.objective import render_prediction
+from s2h_lib.net.camera_solve import about_axis
+from s2h_lib.net.mirror import mirror_prediction, mirror_sample
+from s2h_lib.net.model import (
     INITIAL_DEPTH,
     INITIAL_LIGHTS,
     MEAN_SKIN_COLOUR,
@@ -44,11 +46,8 @@ from s2h_lib.model import (
     ModelConfig,
     initial_rotation,
 )
-from s2h_lib.objective import render_prediction
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
-from s2h_lib.refine import refine_batch
 from s2h_lib.render import RenderSettings, render_mesh
-from s2h_lib.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 
 SIZE = 96  # crop pixels: small, the fit only reads keypoints unless photometric
 FOCAL = 1.5 * SIZE

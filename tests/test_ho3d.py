@@ -10,7 +10,7 @@ import torch
 from fake_datasets import GL_FLIP, HO3D_ORDER, FakeHO3D, make_ho3d, project, write_openpose
 
 from s2h_lib.data.crop import project_points
-from s2h_lib.data.factory import HO3D_SPLITS, make_dataset
+from s2h_lib.data.factory import HO3D_SPLITS, DataConfig, make_dataset
 from s2h_lib.data.ho3d import (
     HO3D,
     VAL_FRACTION,
@@ -19,8 +19,7 @@ from s2h_lib.data.ho3d import (
     held_out_recordings,
     recording,
 )
-from s2h_lib.hand_model import ManoLayer, freihand_to_ho3d, ho3d_to_freihand
-from s2h_lib.train_config import DataConfig
+from s2h_lib.hand.hand_model import ManoLayer, freihand_to_ho3d, ho3d_to_freihand
 
 SIZE = 128
 

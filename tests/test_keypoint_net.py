@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from s2h_lib.keypoint_net import KeypointNet, soft_argmax
+from s2h_lib.net.keypoint_net import KeypointNet, soft_argmax
 
 # A logit this much above the rest gives softmax weights of exp(-1e4) == 0 exactly elsewhere.
 DELTA_LOGIT = 1e4

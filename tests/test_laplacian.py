@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from s2h_lib.laplacian import apply_laplacian, cotangent_laplacian
+from s2h_lib.hand.laplacian import apply_laplacian, cotangent_laplacian
 
 GRID = 6
 

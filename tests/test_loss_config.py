@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from s2h_lib.loss_config import DEFAULT_WEIGHTS, GROUPS, STAGES, TERMS, LossConfig
+from s2h_lib.losses.loss_config import DEFAULT_WEIGHTS, GROUPS, STAGES, TERMS, LossConfig
 
 # Method notes section 3: the effective lambdas of the released code.
 ORIGINAL_LAMBDAS = {

@@ -16,8 +16,8 @@ from conftest import (
     save_open_npz,
 )
 
-from s2h_lib import mano_io
-from s2h_lib.mano_io import (
+from s2h_lib.hand import mano_io
+from s2h_lib.hand.mano_io import (
     MANO_URL,
     HandModelError,
     HandModelFormatError,

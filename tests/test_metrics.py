@@ -10,7 +10,7 @@ import torch
 from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.transform import Rotation
 
-from s2h_lib.metrics import (
+from s2h_lib.evaluation.metrics import (
     NOT_AVAILABLE,
     MetricConfig,
     acceleration_error,

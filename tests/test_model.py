@@ -4,8 +4,9 @@ import pytest
 import torch
 import torchvision
 
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.model import (
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.rotations import axis_angle_to_matrix
+from s2h_lib.net.model import (
     GROUP_NAMES,
     INITIAL_DEPTH,
     MEAN_SKIN_COLOUR,
@@ -13,7 +14,6 @@ from s2h_lib.model import (
     ModelConfig,
     initial_rotation,
 )
-from s2h_lib.rotations import axis_angle_to_matrix
 
 SIZE = 128
 # resnet18 from random weights: what these tests were written for (the encoders have their own)

@@ -1,5 +1,5 @@
-"""Parameter validation, headless runs and hygiene checks of `s2h_lib.notebook` (no kernel except
-in the run tests, which use a two-cell notebook)."""
+"""Parameter validation, headless runs and hygiene checks of `s2h_lib.lab.notebook` (no kernel
+except in the run tests, which use a two-cell notebook)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from s2h_lib.notebook import (
+from s2h_lib.lab.notebook import (
     NotebookParameterError,
     NotebookRunError,
     at_least,

@@ -18,9 +18,9 @@ from helpers.notebook_parameters import TINY_PARAMETERS
 from helpers.tiny_training import build_tiny_synth, tiny_config
 from PIL import Image
 
-from s2h_lib.notebook import NotebookRunError, notebook_problems, run_notebook
-from s2h_lib.train import train
-from s2h_lib.train_config import StageConfig
+from s2h_lib.lab.notebook import NotebookRunError, notebook_problems, run_notebook
+from s2h_lib.train.train_config import StageConfig
+from s2h_lib.train.trainer import train
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))

@@ -5,12 +5,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from s2h_lib import objective
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.loss_config import GROUPS, STAGES, LossConfig
-from s2h_lib.objective import compute_losses, render_prediction
-from s2h_lib.prediction import HandPrediction
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.losses import objective
+from s2h_lib.losses.loss_config import GROUPS, STAGES, LossConfig
+from s2h_lib.losses.objective import compute_losses, render_prediction
+from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.render import RenderSettings
 
 SIZE = 40

@@ -12,8 +12,8 @@ import pytest
 import torch
 import trimesh
 
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.hand_poses import FINGER_JOINTS, JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW, NAMED_POSES
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_poses import FINGER_JOINTS, JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW, NAMED_POSES
 
 REPO = Path(__file__).resolve().parent.parent
 ASSET = REPO / "s2h_lib" / "assets" / "open_hand_right.npz"

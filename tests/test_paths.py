@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from s2h_lib.notebook import parameters_from_namespace, repo_path
+from s2h_lib.lab.notebook import parameters_from_namespace, repo_path
 from s2h_lib.paths import PACKAGE_DIR, SAMPLE_PHOTOS_DIR, in_repo, is_repo_root, repo_root
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from helpers.tiny_training import build_tiny_synth, tiny_config
 from s2h_lib.cli import main, parse_assignments
 from s2h_lib.config_io import dump_yaml
 from s2h_lib.data.synthetic import SynthConfig
-from s2h_lib.pipeline import PipelineConfig, quick_pipeline, run_pipeline
+from s2h_lib.experiments.pipeline import PipelineConfig, quick_pipeline, run_pipeline
 
 METHODS = ("self-supervised network", "network + refinement", "per-image fitting", "mean pose")
 
@@ -105,7 +105,7 @@ def test_train_and_eval_commands(tmp_path: Path, capsys) -> None:
 
 def test_demo_pretrained_weights_reach_the_training_config(tmp_path: Path, capsys) -> None:
     from s2h_lib.cli import build_parser, demo_config
-    from s2h_lib.train_config import load_config
+    from s2h_lib.train.train_config import load_config
 
     missing = tmp_path / "lite0.pth"
     assert main(["demo", "--out", str(tmp_path / "demo"), "--pretrained", str(missing)]) == 2

@@ -15,11 +15,11 @@ import pytest
 import torch
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
-import s2h_lib.fit_photos as fit_photos_module
+import s2h_lib.fit.fit_photos as fit_photos_module
 from s2h_lib.cli import main
 from s2h_lib.data.sample import collate_samples
-from s2h_lib.eval_model import load_trained_model
-from s2h_lib.fit import FitConfig
+from s2h_lib.evaluation.eval_model import load_trained_model
+from s2h_lib.fit.fitter import FitConfig
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR
 from s2h_lib.predict import (
     OVERLAY_SUFFIX,
@@ -29,7 +29,7 @@ from s2h_lib.predict import (
     photo_crops,
     predict_hand,
 )
-from s2h_lib.train import train
+from s2h_lib.train.trainer import train
 
 pytest.importorskip("mediapipe")
 

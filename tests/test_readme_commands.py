@@ -42,8 +42,8 @@ from fake_datasets import make_freihand, make_ho3d, project, write_openpose
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
 from s2h_lib.cli import build_parser, main
-from s2h_lib.submission import PRED_FILE
-from s2h_lib.train import train
+from s2h_lib.evaluation.submission import PRED_FILE
+from s2h_lib.train.trainer import train
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.render import (
     MIN_PROBABILITY,
     Lights,
@@ -21,7 +22,6 @@ from s2h_lib.render import (
     supersampled_intrinsics,
 )
 from s2h_lib.render.rasterize import MIN_FACE_AREA
-from s2h_lib.rotations import axis_angle_to_matrix
 
 # Hand rest frame (fingers -x, palm -y, thumb +z) to camera frame (x right, y down, z forward):
 # fingers point up the image and the palm faces the camera.

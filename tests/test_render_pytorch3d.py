@@ -19,8 +19,9 @@ import torch
 from helpers.tiny_training import build_tiny_synth, tiny_config
 from torch import Tensor
 
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.hand_poses import NAMED_POSES
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_poses import NAMED_POSES
+from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.render import (
     MIN_PROBABILITY,
     Lights,
@@ -30,9 +31,8 @@ from s2h_lib.render import (
     sigma_from_pytorch3d,
     silhouette,
 )
-from s2h_lib.rotations import axis_angle_to_matrix
-from s2h_lib.train import train
-from s2h_lib.train_config import StageConfig
+from s2h_lib.train.train_config import StageConfig
+from s2h_lib.train.trainer import train
 
 needs_pytorch3d = pytest.mark.skipif(
     importlib.util.find_spec("pytorch3d") is None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from s2h_lib.report import COLLAPSE_RATIO, collapse_warnings, findings
+from s2h_lib.evaluation.report import COLLAPSE_RATIO, collapse_warnings, findings
 
 
 def test_a_collapsed_method_is_named_and_explained() -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from s2h_lib.rotations import (
+from s2h_lib.hand.rotations import (
     SMALL_ANGLE_SQ,
     axis_angle_to_matrix,
     matrix_to_axis_angle,

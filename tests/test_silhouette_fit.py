@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from s2h_lib.render import silhouette
-from s2h_lib.silhouette_fit import (
+from s2h_lib.fit.silhouette_fit import (
     DISTANCE_M,
     FILL,
     FitConfig,
@@ -23,6 +22,7 @@ from s2h_lib.silhouette_fit import (
     silhouette_iou,
     soft_iou_loss,
 )
+from s2h_lib.render import silhouette
 
 SIZE = 40
 

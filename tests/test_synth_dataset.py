@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from s2h_lib.cli import main
-from s2h_lib.data.factory import DetectedOnly, make_dataset
+from s2h_lib.data.factory import DataConfig, DetectedOnly, make_dataset
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.sample import collate_samples
 from s2h_lib.data.store import (
@@ -24,7 +24,6 @@ from s2h_lib.data.store import (
 )
 from s2h_lib.data.synth_dataset import SynthClips, SynthDataset
 from s2h_lib.data.synthetic import GENERATOR_VERSION, SynthConfig, project
-from s2h_lib.train_config import DataConfig
 
 SIZE = 64
 NOISE = NoiseParams(joint_sigma=(0.03,) * 21, hand_miss_rate=0.25, source="test")

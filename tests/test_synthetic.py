@@ -19,7 +19,7 @@ from s2h_lib.data.synthetic import (
     sample_seed,
     view_of,
 )
-from s2h_lib.hand_poses import JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW
+from s2h_lib.hand.hand_poses import JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW
 from s2h_lib.render import RenderSettings, render_mesh, supersampled_intrinsics
 
 SIZE = 64

@@ -15,24 +15,10 @@ from s2h_lib.data.detector import Detection, crop_to_image
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.data.store import MANIFEST_NAME
-from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
-from s2h_lib.loss_config import LossConfig
-from s2h_lib.metrics import pa_mpjpe_mm
-from s2h_lib.mirror import mirror_prediction, mirror_sample
-from s2h_lib.model import INITIAL_LIGHTS, CameraPose, HandNet, ModelConfig
-from s2h_lib.objective import compute_losses
-from s2h_lib.predict import (
-    HandMesh,
-    PhotoHands,
-    crop_reprojection_px,
-    detect_photo,
-    photo_crop,
-    predict_hand,
-    prediction_mesh,
-    seen_in_crop,
-)
-from s2h_lib.rotations import axis_angle_to_matrix
-from s2h_lib.teaching import (
+from s2h_lib.evaluation.metrics import pa_mpjpe_mm
+from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.hand.rotations import axis_angle_to_matrix
+from s2h_lib.lab.teaching import (
     FITTED,
     NETWORK,
     NEUTRAL_GREY,
@@ -58,7 +44,21 @@ from s2h_lib.teaching import (
     truth_comparison_figure,
     vanished_terms,
 )
-from s2h_lib.train_config import PRESETS
+from s2h_lib.losses.loss_config import LossConfig
+from s2h_lib.losses.objective import compute_losses
+from s2h_lib.net.mirror import mirror_prediction, mirror_sample
+from s2h_lib.net.model import INITIAL_LIGHTS, CameraPose, HandNet, ModelConfig
+from s2h_lib.predict import (
+    HandMesh,
+    PhotoHands,
+    crop_reprojection_px,
+    detect_photo,
+    photo_crop,
+    predict_hand,
+    prediction_mesh,
+    seen_in_crop,
+)
+from s2h_lib.train.train_config import PRESETS
 
 CROP = 128
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
-from s2h_lib import train as train_module
-from s2h_lib.checkpoint import CheckpointError, load_checkpoint
-from s2h_lib.loss_config import LossConfig
-from s2h_lib.objective import LossResult
-from s2h_lib.train import TrainingDivergedError, train
-from s2h_lib.train_config import StageConfig
+from s2h_lib.losses.loss_config import LossConfig
+from s2h_lib.losses.objective import LossResult
+from s2h_lib.train import trainer as train_module
+from s2h_lib.train.checkpoint import CheckpointError, load_checkpoint
+from s2h_lib.train.train_config import StageConfig
+from s2h_lib.train.trainer import TrainingDivergedError, train
 
 REPO = Path(__file__).resolve().parents[1]
 

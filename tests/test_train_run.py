@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from s2h_lib.train_config import PRESETS, StageConfig
-from s2h_lib.train_run import (
+from s2h_lib.train.train_config import PRESETS, StageConfig
+from s2h_lib.train.train_run import (
     HEADLINE_METRICS,
     has_video_stage,
     loss_curves_figure,

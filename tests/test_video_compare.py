@@ -10,13 +10,9 @@ import pytest
 import torch
 
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.fit import FitConfig, default_hand_model, predict_from_camera
-from s2h_lib.model import CameraPose, HandNet, ModelConfig
-from s2h_lib.overlays import MESH_OPACITY, MESH_TINT, tinted_images
-from s2h_lib.rotations import axis_angle_to_matrix
-from s2h_lib.train_config import PRESETS
-from s2h_lib.train_run import has_video_stage
-from s2h_lib.video_compare import (
+from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.hand.rotations import axis_angle_to_matrix
+from s2h_lib.lab.video_compare import (
     VIDEO_LR,
     clip_prediction,
     detected_frames,
@@ -26,6 +22,10 @@ from s2h_lib.video_compare import (
     true_joints,
     with_video_stage,
 )
+from s2h_lib.net.model import CameraPose, HandNet, ModelConfig
+from s2h_lib.train.train_config import PRESETS
+from s2h_lib.train.train_run import has_video_stage
+from s2h_lib.viz.overlays import MESH_OPACITY, MESH_TINT, tinted_images
 
 SIZE = 64
 SMALL_NET = ModelConfig(num_stacks=1, keypoint_features=8, hourglass_depth=1)

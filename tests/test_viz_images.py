@@ -1,4 +1,4 @@
-"""The image helpers of s2h_lib.viz used by the notebooks: grids, overlays, GIFs."""
+"""The image helpers of s2h_lib.viz.figures used by the notebooks: grids, overlays, GIFs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s2h_lib.viz import (
+from s2h_lib.viz.figures import (
     OVERLAP_RGB,
     RENDERED_RGB,
     TARGET_RGB,

@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from s2h_lib.hand_model import ManoLayer
-from s2h_lib.hand_poses import NAMED_POSES
-from s2h_lib.viz import contact_sheet
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_poses import NAMED_POSES
+from s2h_lib.viz.figures import contact_sheet
 
 SHEET_POSES = ("flat", "relaxed", "fist", "point", "spread", "pinch")
 EXTREME_BETA = 2.5

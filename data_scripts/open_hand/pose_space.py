@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from s2h_lib.hand_poses import (
+from s2h_lib.hand.hand_poses import (
     BEND,
     FINGER_JOINTS,
     NUM_ARTICULATED_JOINTS,

@@ -3,9 +3,9 @@ deviations and measure what it changes."""
 
 import numpy as np
 
-from s2h_lib.exercises import finger_to_palm_ratio, tip_spread
-from s2h_lib.explorer import HandExplorer
-from s2h_lib.hand_model import ManoLayer
+from s2h_lib.lab.exercises import finger_to_palm_ratio, tip_spread
+from s2h_lib.viz.explorer import HandExplorer
+from s2h_lib.hand.hand_model import ManoLayer
 
 
 def finger_length_beta(layer: ManoLayer, count: int = 10) -> int:

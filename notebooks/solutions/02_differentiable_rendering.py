@@ -3,7 +3,7 @@
 import torch
 
 from s2h_lib.render import silhouette
-from s2h_lib.silhouette_fit import HandScene
+from s2h_lib.fit.silhouette_fit import HandScene
 
 
 def largest_matching_sigma(scene: HandScene, verts: torch.Tensor, start: float = 8.0) -> float:

@@ -2,8 +2,8 @@
 
 import torch
 
-from s2h_lib.exercises import BONE_MOVES
-from s2h_lib.losses import bone_direction_loss
+from s2h_lib.lab.exercises import BONE_MOVES
+from s2h_lib.losses.terms import bone_direction_loss
 
 
 def bone_blind_spots(keypoints: torch.Tensor, confidence: torch.Tensor) -> set[str]:

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from pathlib import Path
 
-from s2h_lib.notebook import run_notebook
+from s2h_lib.lab.notebook import run_notebook
 from s2h_lib.paths import repo_root
 
 TRAIN_NOTEBOOK = repo_root() / "notebooks" / "05_train.ipynb"

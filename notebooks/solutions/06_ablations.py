@@ -1,7 +1,7 @@
 """Solutions to notebook 06's exercises."""
 
-from s2h_lib.loss_config import GROUPS
-from s2h_lib.train_config import load_config
+from s2h_lib.losses.loss_config import GROUPS
+from s2h_lib.train.train_config import load_config
 
 
 def acting_groups(preset: str) -> set[str]:

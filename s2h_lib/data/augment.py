@@ -35,7 +35,7 @@ from torch import Tensor
 
 from s2h_lib.data.crop import apply_affine, rotation_about, warp_image
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 MASK_THRESHOLD = 0.5
 NUM_DRAWS = 6  # angle, scale, brightness, contrast, saturation, hue: always all drawn

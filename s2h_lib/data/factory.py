@@ -7,6 +7,8 @@ trainer, evaluation and notebooks all get identical samples for identical config
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -14,7 +16,37 @@ from tqdm.auto import tqdm
 
 from s2h_lib.data.augment import AugmentConfig, augment, generator_for
 from s2h_lib.data.sample import HandSample
-from s2h_lib.train_config import DataConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training images come from and how they are prepared.
+
+    dataset: "synth" (S2H-Synth, `s2h data synth`), "freihand" or "ho3d" (your own copy).
+    keypoints: the 2D keypoints training sees: "noise" (S2H-Synth's calibrated detector-noise
+        model), "detector" (stored mediapipe detections), or "detections" (a detection file given
+        in `detections`, for FreiHAND/HO3D). Supervision "weak" replaces them with the GT 2D.
+    rotation_deg: in-plane rotation augmentation range, +-degrees (the original: 180).
+    scale_jitter: relative scale augmentation range (0 = off, as the original).
+    colour_jitter: brightness/contrast/saturation jitter strength (0 = off).
+    detected_only: train only on the images where the detector found the hand (a joint with
+        positive confidence); the others carry no keypoint signal, only the priors. Evaluation
+        always scores every image.
+    """
+
+    dataset: Literal["synth", "freihand", "ho3d"] = "synth"
+    root: str = "data/s2h_synth"
+    image_size: int = 128
+    keypoints: Literal["noise", "detector", "detections"] = "noise"
+    detections: str | None = None
+    mano_root: str | None = None
+    workers: int = 2
+    rotation_deg: float = 180.0
+    scale_jitter: float = 0.0
+    colour_jitter: float = 0.0
+    detected_only: bool = False
+
+
 
 # Split names per dataset: the trainer says "train" / "val" / "test"; each dataset's are (its
 # split, the part of it). Validation is held out of the training set so settings are not chosen

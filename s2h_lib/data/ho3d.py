@@ -60,9 +60,9 @@ from s2h_lib.data.keypoint_table import (
     load_keypoint_table,
 )
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.hand_model import NUM_KEYPOINTS, ManoLayer, ho3d_to_freihand
-from s2h_lib.mano_io import NUM_BETAS
-from s2h_lib.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from s2h_lib.hand.hand_model import NUM_KEYPOINTS, ManoLayer, ho3d_to_freihand
+from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 try:
     from numpy._core import multiarray as _np_multiarray

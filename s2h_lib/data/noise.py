@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.hand_model import NUM_KEYPOINTS
+from s2h_lib.hand.hand_model import NUM_KEYPOINTS
 
 DEFAULT_NOISE_PATH = Path(__file__).resolve().parent.parent / "assets" / "detector_noise.json"
 # FreiHAND-order keypoints of each finger, thumb to pinky, base to tip.

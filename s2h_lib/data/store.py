@@ -437,7 +437,7 @@ def make_manifest(
     shards: dict[str, list[dict]],
 ) -> dict:
     from s2h_lib.data.appearance import check_backgrounds
-    from s2h_lib.hand_model import ManoLayer
+    from s2h_lib.hand.hand_model import ManoLayer
 
     layer = ManoLayer(mano_root=config.mano_root)
     return {

@@ -266,7 +266,7 @@ def write_contact_sheet(root: Path, entries: list[dict], image_size: int, path: 
     import matplotlib.pyplot as plt
 
     from s2h_lib.atomic import atomic_open
-    from s2h_lib.viz import draw_skeleton_2d
+    from s2h_lib.viz.figures import draw_skeleton_2d
 
     arrays = ShardArrays(root, entries, image_size)
     count = min(CONTACT_SHEET_SAMPLES, len(arrays))

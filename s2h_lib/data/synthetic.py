@@ -28,11 +28,11 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from s2h_lib import hand_poses
 from s2h_lib.data import appearance, motion
 from s2h_lib.data.noise import NoiseModel
-from s2h_lib.hand_model import FREIHAND_FROM_MANO, NUM_KEYPOINTS, ManoLayer
-from s2h_lib.mano_io import MANO_PARENTS, NUM_BETAS, load_hand_model
+from s2h_lib.hand import hand_poses
+from s2h_lib.hand.hand_model import FREIHAND_FROM_MANO, NUM_KEYPOINTS, ManoLayer
+from s2h_lib.hand.mano_io import MANO_PARENTS, NUM_BETAS, load_hand_model
 from s2h_lib.render import (
     Lights,
     RenderSettings,

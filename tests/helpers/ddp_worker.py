@@ -6,10 +6,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from s2h_lib import train as train_module
 from s2h_lib.config_io import from_dict, load_yaml
-from s2h_lib.model import HandNet
-from s2h_lib.train_config import TrainConfig
+from s2h_lib.net.model import HandNet
+from s2h_lib.train import trainer as train_module
+from s2h_lib.train.train_config import TrainConfig
 
 
 def main() -> None:

