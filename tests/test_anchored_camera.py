@@ -44,13 +44,27 @@ def placed(joints: torch.Tensor, rotation: torch.Tensor, scale: float, trans: to
     return trans[:, None] + scale * joints @ rotation.transpose(-1, -2)
 
 
+def rotation_angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(N,) degrees between rotations a and b (N, 3, 3)."""
+    trace = (a.transpose(-1, -2) @ b).diagonal(0, -2, -1).sum(-1)
+    return torch.rad2deg(torch.arccos(((trace - 1) / 2).clamp(-1, 1)))
+
+
+def seen_by_a_camera(joints: torch.Tensor):
+    """The two hands `joints` (2, 21, 3) shown palm first, rolled in the image and placed in
+    front of the camera: the palm view (2, 3, 3), the true rotation (2, 3, 3) and translation
+    (2, 3), K (2, 3, 3) and the projected keypoints (2, 21, 2)."""
+    view = initial_rotation("right").double().expand(2, 3, 3)
+    rotation = about_axis(torch.tensor([0.9, -2.4], dtype=torch.float64), CAMERA_Z) @ view
+    trans = torch.tensor([[0.03, -0.02, 0.55], [-0.05, 0.04, 0.7]], dtype=torch.float64)
+    K = intrinsics(2).double()
+    keypoints, _ = project(placed(joints, rotation, 1.0, trans), K, 1e-2)
+    return view, rotation, trans, K, keypoints
+
+
 def test_recovers_the_roll_and_translation_of_a_hand_seen_by_a_camera(rest_joints):
     count = rest_joints.shape[0]
-    view = initial_rotation("right").double().expand(count, 3, 3)
-    truth_rotation = about_axis(torch.tensor([0.9, -2.4], dtype=torch.float64), CAMERA_Z) @ view
-    truth_trans = torch.tensor([[0.03, -0.02, 0.55], [-0.05, 0.04, 0.7]], dtype=torch.float64)
-    K = intrinsics(count).double()
-    keypoints, _ = project(placed(rest_joints, truth_rotation, 1.0, truth_trans), K, 1e-2)
+    view, truth_rotation, truth_trans, K, keypoints = seen_by_a_camera(rest_joints)
     scale = torch.ones(count, dtype=torch.float64)
     weights = torch.ones(count, 21, dtype=torch.float64)
     rotation, trans, solved = anchor_to_keypoints(rest_joints, view, scale, keypoints, weights, K)
@@ -58,9 +72,7 @@ def test_recovers_the_roll_and_translation_of_a_hand_seen_by_a_camera(rest_joint
     reprojected, _ = project(placed(rest_joints, rotation, 1.0, trans), K, 1e-2)
     # the roll is solved on the image-plane shape, so perspective leaves a little error
     assert (reprojected - keypoints).norm(dim=-1).mean() < 1.0
-    trace = (rotation.transpose(-1, -2) @ truth_rotation).diagonal(0, -2, -1).sum(-1)
-    angle = torch.arccos(((trace - 1) / 2).clamp(-1, 1))
-    assert torch.rad2deg(angle).max() < 3.0
+    assert rotation_angle_deg(rotation, truth_rotation).max() < 3.0
     torch.testing.assert_close(trans, truth_trans, atol=5e-3, rtol=0)
 
 
@@ -178,12 +190,6 @@ def test_a_hand_the_detector_missed_gets_the_mean_hand_and_the_others_their_own(
         ModelConfig(mean_hand_without_anchors=True)
 
 
-def rotation_angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(N,) degrees between rotations a and b (N, 3, 3)."""
-    trace = (a.transpose(-1, -2) @ b).diagonal(0, -2, -1).sum(-1)
-    return torch.rad2deg(torch.arccos(((trace - 1) / 2).clamp(-1, 1)))
-
-
 def test_reprojection_error_is_the_weighted_mean_pixel_distance():
     K = intrinsics(1).double()
     points = torch.zeros(1, 21, 3, dtype=torch.float64)
@@ -199,11 +205,7 @@ def test_reprojection_error_is_the_weighted_mean_pixel_distance():
 
 def test_choose_view_turns_a_hand_seen_from_the_wrong_side_back(rest_joints):
     count = rest_joints.shape[0]
-    view = initial_rotation("right").double().expand(count, 3, 3)
-    truth = about_axis(torch.tensor([0.9, -2.4], dtype=torch.float64), CAMERA_Z) @ view
-    trans = torch.tensor([[0.03, -0.02, 0.55], [-0.05, 0.04, 0.7]], dtype=torch.float64)
-    K = intrinsics(count).double()
-    keypoints, _ = project(placed(rest_joints, truth, 1.0, trans), K, 1e-2)
+    _, truth, _, K, keypoints = seen_by_a_camera(rest_joints)
     weights = torch.ones(count, 21, dtype=torch.float64)
     scale = torch.ones(count, dtype=torch.float64)
     yaws = torch.tensor(list(VIEWS.values()), dtype=torch.float64)
