@@ -12,10 +12,14 @@ import torch
 from torch import Tensor
 
 from s2h_lib.hand.rotations import axis_angle_to_matrix
+from s2h_lib.render.rasterize import project
 
 CAMERA_Y, CAMERA_Z = 1, 2
 # Tikhonov term of the 3x3 least-squares system; its entries are sums of weights (~21).
 SOLVE_DAMPING = 1e-9
+# Depth (metres) the projection of a placement clamps to: rows behind the camera are not solved
+# (`anchor_to_keypoints`), so it only keeps their errors finite.
+PROJECTION_MIN_DEPTH = 1e-6
 # Fewer confident keypoints do not pin the translation down (3 unknowns, 2 equations a point,
 # and two points leave the roll to noise).
 MIN_CONFIDENT_KEYPOINTS = 3
@@ -106,8 +110,7 @@ def reprojection_error(
 ) -> Tensor:
     """(N,) the `weights`-weighted mean pixel distance between the projections of
     `placed + trans` ((N, 21, 3) camera-frame offsets, (N, 3)) and `keypoints` (N, 21, 2)."""
-    points = (placed + trans[:, None]) @ K.transpose(-1, -2)
-    projected = points[..., :2] / points[..., 2:].clamp_min(1e-6)
+    projected, _ = project(placed + trans[:, None], K, PROJECTION_MIN_DEPTH)
     distance = (projected - keypoints).norm(dim=-1)
     return (weights * distance).sum(-1) / weights.sum(-1).clamp_min(1e-12)
 
