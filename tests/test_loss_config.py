@@ -47,6 +47,8 @@ def test_unknown_term_and_negative_weight_raise():
         LossConfig(huber_delta_px=0.0)
     with pytest.raises(ValueError, match="unknown loss term"):
         LossConfig().weight("texture")
+    with pytest.raises(ValueError, match=r"bone_weighting must be one of.*'lenght'"):
+        LossConfig(bone_weighting="lenght")
 
 
 def test_without_groups_and_terms():

@@ -91,6 +91,36 @@ def test_bone_direction_ignores_bone_length():
     assert value.item() < 1e-9
 
 
+def test_length_weighting_counts_a_bone_by_its_squared_length():
+    # Bones 0 -> 1 (30 px) and 1 -> 2 (10 px) along x, both predicted the opposite way (each
+    # error 4); joints 3.. sit on the wrist with no confidence, which leaves bone 2 -> 3
+    # (40 px) in the sample's mean squared length but out of the loss.
+    target = torch.zeros(1, 21, 2)
+    target[0, 1] = torch.tensor([30.0, 0.0])
+    target[0, 2] = torch.tensor([40.0, 0.0])
+    projected = -target
+    confidence = torch.ones(1, 21)
+    confidence[0, 3:] = 0.0
+    mean_squared = (30.0**2 + 10.0**2 + 40.0**2) / len(FREIHAND_BONES)
+    lengths = torch.tensor([30.0, 10.0])
+    errors = (2.0 * lengths / (lengths + 1e-4)).square()
+    weights = lengths.square() / mean_squared
+    expected = (errors * weights).sum().item() / len(FREIHAND_BONES)
+    value = losses.bone_direction_loss(projected, target, confidence, length_weighted=True)
+    assert value.item() == pytest.approx(expected, rel=1e-12)
+    plain = losses.bone_direction_loss(projected, target, confidence)
+    assert plain.item() == pytest.approx(errors.sum().item() / len(FREIHAND_BONES), rel=1e-12)
+
+
+def test_length_weights_average_one_over_a_sample():
+    bones = torch.randn(3, 20, 2, generator=torch.Generator().manual_seed(0))
+    weights = losses.detected_bone_length_weights(bones)
+    assert weights.shape == (3, 20)
+    torch.testing.assert_close(weights.mean(-1), torch.ones(3))
+    longest = bones.square().sum(-1).argmax(-1)
+    assert torch.equal(weights.argmax(-1), longest)
+
+
 def test_heatmap_term_sums_over_stacks():
     target = spread_keypoints()
     stacks = target.unsqueeze(1).repeat(1, 2, 1, 1)

@@ -61,6 +61,7 @@ DEFAULT_WEIGHTS: MappingProxyType[str, float] = MappingProxyType(
     }
 )
 TERMS = tuple(DEFAULT_WEIGHTS)
+BONE_WEIGHTINGS = ("confidence", "length")
 
 # Terms that read a (B, T) clip.
 VIDEO_TERMS = frozenset(
@@ -139,6 +140,9 @@ class LossConfig:
     min_photometric_confidence: a sample whose least confident joint is at or below this gets
         no weight in the appearance terms.
     outlier_sigmas: the texture outlier band, in standard deviations.
+    bone_weighting: how the bone-direction term weighs a bone: "confidence" (the original: the
+        product of its two keypoints' confidences) or "length" (that times the detected bone's
+        squared length over the sample's mean, the inverse of its direction's noise variance).
     """
 
     weights: dict[str, float] = field(default_factory=dict)
@@ -148,6 +152,7 @@ class LossConfig:
     reference_bone_m: float = 0.0282
     min_photometric_confidence: float = 0.1
     outlier_sigmas: float = 2.0
+    bone_weighting: str = "confidence"
 
     def __post_init__(self) -> None:
         _check_names(self.weights, TERMS, "loss term(s)")
@@ -160,6 +165,10 @@ class LossConfig:
         bad = {name: getattr(self, name) for name in positive if not getattr(self, name) > 0.0}
         if bad:
             raise ValueError(f"these loss parameters must be > 0: {bad}")
+        if self.bone_weighting not in BONE_WEIGHTINGS:
+            raise ValueError(
+                f"bone_weighting must be one of {BONE_WEIGHTINGS}, got {self.bone_weighting!r}"
+            )
 
     def weight(self, term: str) -> float:
         """The weight of `term` (0 = off)."""

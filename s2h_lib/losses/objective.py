@@ -176,7 +176,10 @@ def _term_functions(
             pred.keypoints2d, targets.keypoints, targets.confidence, joint_weights, delta
         ),
         "bone_direction": lambda: losses.bone_direction_loss(
-            pred.keypoints2d, targets.keypoints, targets.confidence
+            pred.keypoints2d,
+            targets.keypoints,
+            targets.confidence,
+            length_weighted=config.bone_weighting == "length",
         ),
         "heatmap_2d": lambda: losses.heatmap_keypoint_loss(
             heatmaps("heatmap_2d"), targets.keypoints, targets.confidence

@@ -129,26 +129,42 @@ def bone_direction_loss(
     confidence: Tensor,
     bones: Sequence[tuple[int, int]] = FREIHAND_BONES,
     eps: float = BONE_LENGTH_EPS_PX,
+    length_weighted: bool = False,
 ) -> Tensor:
     """2D bone directions vs the detector's (`open_bone_direc`).
 
         u = (x_child - x_parent) / (||x_child - x_parent|| + eps)
-        L = mean_{b, bones} c_parent c_child ||u_pred - u_det||^2
+        L = mean_{b, bones} w_b c_parent c_child ||u_pred - u_det||^2
 
-    projected, keypoints: (B, 21, 2); confidence: (B, 21). Same as the original (a mean over
-    all B x 20 bones, not normalised by the confidences).
+    projected, keypoints: (B, 21, 2); confidence: (B, 21). With w_b = 1 this is the original (a
+    mean over all B x 20 bones, not normalised by the confidences). `length_weighted` sets w_b
+    to the detected bone's squared length over its sample's mean squared bone length: a
+    keypoint's noise of sigma pixels turns a bone of length l by about sigma / l, so this is
+    the inverse of each direction's noise variance, and a short fingertip bone no longer counts
+    as much as a long one.
     """
     _check_trailing("projected", projected, (NUM_KEYPOINTS, 2))
     parents = [p for p, _ in bones]
     children = [c for _, c in bones]
 
-    def directions(points: Tensor) -> Tensor:
-        vectors = points[..., children, :] - points[..., parents, :]
+    def bone_vectors(points: Tensor) -> Tensor:
+        return points[..., children, :] - points[..., parents, :]
+
+    def directions(vectors: Tensor) -> Tensor:
         return vectors / (torch.linalg.vector_norm(vectors, dim=-1, keepdim=True) + eps)
 
+    detected = bone_vectors(keypoints)
     weights = confidence[..., parents] * confidence[..., children]
-    errors = (directions(projected) - directions(keypoints)).square().sum(-1)
+    if length_weighted:
+        weights = weights * detected_bone_length_weights(detected)
+    errors = (directions(bone_vectors(projected)) - directions(detected)).square().sum(-1)
     return (weights * errors).mean()
+
+
+def detected_bone_length_weights(bone_vectors: Tensor) -> Tensor:
+    """Squared bone lengths over their sample's mean: (..., bones, 2) -> (..., bones)."""
+    squared = bone_vectors.square().sum(-1)
+    return squared / squared.mean(-1, keepdim=True).clamp_min(WEIGHT_SUM_EPS)
 
 
 def heatmap_keypoint_loss(
