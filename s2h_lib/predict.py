@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.crop import project_points, warp_image
-from s2h_lib.data.detector import (
+from s2h_lib.data.image_io import list_images, read_rgb
+from s2h_lib.data.photos.detector import (
     Detection,
     DetectorConfig,
     HandDetector,
@@ -42,8 +43,7 @@ from s2h_lib.data.detector import (
     default_intrinsics,
     detection_box,
 )
-from s2h_lib.data.image_io import list_images, read_rgb
-from s2h_lib.data.photos import PhotoHand
+from s2h_lib.data.photos.folder import PhotoHand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
 from s2h_lib.evaluation.eval_model import load_trained_model

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from s2h_lib.data import appearance, motion
-from s2h_lib.data.noise import NoiseModel, NoiseParams
-from s2h_lib.data.synthetic import (
+from s2h_lib.data.synth import appearance, motion
+from s2h_lib.data.synth.generator import (
     BOX_FRACTION_RANGE,
     KEY_POSES,
     Placement,
@@ -19,6 +18,7 @@ from s2h_lib.data.synthetic import (
     sample_seed,
     view_of,
 )
+from s2h_lib.data.synth.noise import NoiseModel, NoiseParams
 from s2h_lib.hand.hand_poses import JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW
 from s2h_lib.render import RenderSettings, render_mesh, supersampled_intrinsics
 

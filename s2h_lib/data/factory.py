@@ -138,7 +138,7 @@ def augmentation_for(data: DataConfig, seed: int) -> AugmentConfig | None:
 def _base_dataset(data: DataConfig, split: str, with_truth: bool, clips: bool) -> Dataset:
     keypoints = data.keypoints
     if data.dataset == "synth":
-        from s2h_lib.data.synth_dataset import SynthClips, SynthDataset
+        from s2h_lib.data.synth.dataset import SynthClips, SynthDataset
 
         if clips:
             return SynthClips(

@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.config_io import to_dict
 from s2h_lib.data.crop import CropBox
-from s2h_lib.data.detector import HandDetector, crop_detection, detection_box
 from s2h_lib.data.image_io import read_rgb
-from s2h_lib.data.photos import PhotoFolder, PhotoHand
+from s2h_lib.data.photos.detector import HandDetector, crop_detection, detection_box
+from s2h_lib.data.photos.folder import PhotoFolder, PhotoHand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
 from s2h_lib.fit.fitter import FitConfig, FitResult, default_hand_model, fit_batch

@@ -29,7 +29,13 @@ from torch.utils.data import Dataset
 from s2h_lib.data.crop import CropBox, apply_affine, update_intrinsics
 from s2h_lib.data.image_io import to_tensor
 from s2h_lib.data.sample import HandSample, HandTruth, collate_samples
-from s2h_lib.data.store import PACKED_TRUTH, SynthDataError, build_hint, image_name, read_manifest
+from s2h_lib.data.synth.store import (
+    PACKED_TRUTH,
+    SynthDataError,
+    build_hint,
+    image_name,
+    read_manifest,
+)
 
 KEYPOINT_CHOICES = ("noise", "detector", "truth")
 STILL_SPLITS = ("train", "val", "test")

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from s2h_lib.data import appearance, motion
-from s2h_lib.data.noise import NoiseModel
+from s2h_lib.data.synth import appearance, motion
+from s2h_lib.data.synth.noise import NoiseModel
 from s2h_lib.hand import hand_poses
 from s2h_lib.hand.hand_model import FREIHAND_FROM_MANO, NUM_KEYPOINTS, ManoLayer
 from s2h_lib.hand.mano_io import MANO_PARENTS, NUM_BETAS, load_hand_model
@@ -43,7 +43,7 @@ from s2h_lib.render import (
 from s2h_lib.render.shading import vertex_normals
 
 if TYPE_CHECKING:
-    from s2h_lib.data.detector import HandDetector
+    from s2h_lib.data.photos.detector import HandDetector
 
 GENERATOR_VERSION = "s2h-synth/2"
 SPLITS = ("train", "val", "test", "clips")

@@ -44,14 +44,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from s2h_lib.atomic import atomic_open, atomic_write_bytes
-from s2h_lib.data.noise import NoiseModel, NoiseParams
-from s2h_lib.data.synthetic import (
+from s2h_lib.data.synth.generator import (
     GENERATOR_VERSION,
     SPLITS,
     SynthConfig,
     SynthGenerator,
     sample_seed,
 )
+from s2h_lib.data.synth.noise import NoiseModel, NoiseParams
 
 MANIFEST_NAME = "manifest.json"
 CONTACT_SHEET_NAME = "contact_sheet.png"
@@ -251,7 +251,7 @@ def default_workers() -> int:
 def make_generator(config: SynthConfig, noise: NoiseParams) -> SynthGenerator:
     detector = None
     if config.keypoints == "detector":
-        from s2h_lib.data.detector import HandDetector
+        from s2h_lib.data.photos.detector import HandDetector
 
         detector = HandDetector()
     return SynthGenerator(config, NoiseModel(noise), detector=detector)
@@ -339,7 +339,7 @@ def build_synth(
             bar.update(images_in(job, config))
     shards = shard_entries(root, jobs)
     if contact_sheet and shards["train"]:
-        from s2h_lib.data.synth_dataset import write_contact_sheet
+        from s2h_lib.data.synth.dataset import write_contact_sheet
 
         write_contact_sheet(root, shards["train"], config.image_size, root / CONTACT_SHEET_NAME)
     manifest = make_manifest(root, config, noise, fingerprint, jobs, shards)
@@ -365,7 +365,7 @@ def _check_existing_manifest(root: Path, fingerprint: str) -> None:
 def _detector_info(config: SynthConfig) -> dict | None:
     if config.keypoints != "detector":
         return None
-    from s2h_lib.data.detector import DetectorConfig, import_mediapipe
+    from s2h_lib.data.photos.detector import DetectorConfig, import_mediapipe
 
     mediapipe = import_mediapipe()
 
@@ -436,7 +436,7 @@ def make_manifest(
     jobs: list[ShardJob],
     shards: dict[str, list[dict]],
 ) -> dict:
-    from s2h_lib.data.appearance import check_backgrounds
+    from s2h_lib.data.synth.appearance import check_backgrounds
     from s2h_lib.hand.hand_model import ManoLayer
 
     layer = ManoLayer(mano_root=config.mano_root)

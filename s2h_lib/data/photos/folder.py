@@ -13,9 +13,9 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from s2h_lib.data.crop import DEFAULT_MARGIN, CropBox
-from s2h_lib.data.detect_folder import detect_folder
-from s2h_lib.data.detector import Detection, DetectorConfig, crop_detection, detection_box
 from s2h_lib.data.image_io import list_images, read_rgb
+from s2h_lib.data.photos.detect_folder import detect_folder
+from s2h_lib.data.photos.detector import Detection, DetectorConfig, crop_detection, detection_box
 from s2h_lib.data.sample import HandSample
 
 

@@ -1,0 +1,1 @@
+"""Photos and their detections: the hand detector, detection files, PhotoFolder."""

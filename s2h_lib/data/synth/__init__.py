@@ -1,0 +1,1 @@
+"""S2H-Synth, the synthetic benchmark: generator, files on disk, datasets."""
