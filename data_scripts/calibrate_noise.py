@@ -24,7 +24,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from s2h_lib.data.photos.detector import DetectorConfig, HandDetector
-from s2h_lib.data.synth.generator import SynthConfig, SynthGenerator
+from s2h_lib.data.synth.config import SynthConfig
+from s2h_lib.data.synth.generator import SynthGenerator
 from s2h_lib.data.synth.noise import (
     CONFIDENCE_QUANTILES,
     DEFAULT_NOISE_PATH,

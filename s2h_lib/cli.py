@@ -207,7 +207,7 @@ def _data_detect(args: argparse.Namespace) -> None:
 def _data_synth(args: argparse.Namespace) -> None:
     from dataclasses import fields
 
-    from s2h_lib.data.synth.generator import SynthConfig
+    from s2h_lib.data.synth.config import SynthConfig
     from s2h_lib.data.synth.store import build_synth
 
     given = {f.name: getattr(args, f.name, None) for f in fields(SynthConfig)}

@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.hand.hand_model import MIDDLE_PROXIMAL_LENGTH_M, ManoLayer, middle_proximal_length
+from s2h_lib.hand.hand_poses import FINGER_DIRECTION, PALM_NORMAL
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
@@ -336,10 +337,6 @@ class AppearanceHead(nn.Module):
 
 # ---- geometry -------------------------------------------------------------------------------
 
-# The hand models' rest frame (hand_poses.py): the four fingers point along -x for the right
-# hand (+x for its mirror image, the left), the palm faces -y, the thumb is towards +z.
-FINGER_DIRECTION = {"right": (-1.0, 0.0, 0.0), "left": (1.0, 0.0, 0.0)}
-PALM_NORMAL = (0.0, -1.0, 0.0)
 IMAGE_UP = (0.0, -1.0, 0.0)  # camera frame: y points down
 TOWARDS_CAMERA = (0.0, 0.0, -1.0)
 

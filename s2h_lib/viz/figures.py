@@ -20,13 +20,12 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from s2h_lib.atomic import atomic_open
-from s2h_lib.hand.hand_model import FREIHAND_PARENTS
+from s2h_lib.hand.hand_model import FINGER_COLOURS, FREIHAND_PARENTS
 
 SKIN_RGB = np.array([0.87, 0.68, 0.58])
 LIGHT_DIRECTION = np.array([0.3, 0.5, 1.0])  # towards the light, in the view frame
 AMBIENT = 0.35
 # FreiHAND-order parents of the 21 keypoints, used to draw bones.
-FINGER_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd")
 FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
 CONFIDENT_MARKER_SIZE = 16.0  # points^2 of a joint marker at confidence 1
 # Silhouette overlays: target only, rendered only, both.

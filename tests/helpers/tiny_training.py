@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from s2h_lib.data.factory import DataConfig
-from s2h_lib.data.synth.generator import SynthConfig
+from s2h_lib.data.synth.config import SynthConfig
 from s2h_lib.data.synth.noise import NoiseParams
 from s2h_lib.data.synth.store import build_synth
 from s2h_lib.net.model import ModelConfig
