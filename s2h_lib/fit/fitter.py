@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal
@@ -60,7 +59,7 @@ from s2h_lib.net.model import (
     CameraPose,
     place_in_camera,
 )
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction, Predictor
 from s2h_lib.render import RenderSettings
 from s2h_lib.render.rasterize import project
 
@@ -73,8 +72,6 @@ FIT_WEIGHTS = {"bone_direction": 0.02, "joint_limits": 0.3, "laplacian": 0.0}
 NO_NETWORK_TERMS = ("branch2d",)
 INITIAL_RESTART = "initial"  # the restart that starts from a given prediction
 APPEARANCE_TERMS = ("texture",)
-
-Predictor = Callable[[HandSample], HandPrediction]
 
 
 def fit_loss_config(photometric: bool = False) -> LossConfig:

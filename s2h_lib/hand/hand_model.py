@@ -123,7 +123,8 @@ def axisang_to_pca(pose45: Tensor, comps: Tensor, mean: Tensor) -> Tensor:
 
 ROOT_ROT_SIZES = {"axisang": 3, "rot6d": 6}
 JOINT_ROT_MODES = ("axisang", "rotmat")
-UNIT_SCALES = {"m": 1.0, "mm": 1000.0}
+MM_PER_M = 1000.0
+UNIT_SCALES = {"m": 1.0, "mm": MM_PER_M}
 
 
 @dataclass
