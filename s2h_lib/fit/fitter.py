@@ -46,22 +46,19 @@ from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
-    rotation_6d_to_matrix,
 )
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import compute_losses
 from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
-from s2h_lib.net.model import (
-    INITIAL_LIGHTS,
-    MEAN_SKIN_COLOUR,
-    MIN_DEPTH,
+from s2h_lib.net.hand_in_camera import (
     ROTATION_SIZES,
     CameraPose,
-    place_in_camera,
+    predict_from_camera,
+    rotation_from_parameters,
 )
+from s2h_lib.net.model import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
 from s2h_lib.net.prediction import HandPrediction, Predictor
 from s2h_lib.render import RenderSettings
-from s2h_lib.render.rasterize import project
 
 IMAGE_STAGE = "e2e"  # its terms with a positive fitting weight are the single-image objective
 CLIP_STAGE = "video"  # e2e plus the clip terms
@@ -314,13 +311,10 @@ class _Unknowns(nn.Module):
             self.lights = nn.Parameter(like.new_tensor(INITIAL_LIGHTS).expand(M, -1).clone())
 
     def camera(self) -> CameraPose:
-        if self.rotation_mode == "rot6d":
-            rotation = rotation_6d_to_matrix(self.rotation)
-            # reported only (no loss reads the root angle), so detached: its backward near
-            # an angle of pi cannot put NaN into the rotation's gradient
-            global_rot = matrix_to_axis_angle(rotation.detach())
-        else:
-            rotation, global_rot = axis_angle_to_matrix(self.rotation), self.rotation
+        # the root angle is reported only (no loss reads it), so its gradient is left out
+        rotation, global_rot = rotation_from_parameters(
+            self.rotation, self.rotation_mode, angle_gradient=False
+        )
         return CameraPose(
             pose_coeffs=self.pose_coeffs,
             betas=self.betas,
@@ -342,26 +336,6 @@ class _Unknowns(nn.Module):
             return pred
         texture = torch.sigmoid(self.texture_raw)
         return replace(pred, texture=texture, texture_raw=self.texture_raw, lights=self.lights)
-
-
-def predict_from_camera(camera: CameraPose, hand_model: ManoLayer, K: Tensor) -> HandPrediction:
-    """The `HandPrediction` (no appearance) of M frames' `CameraPose`, as the network makes it:
-    the hand model with a zero root, X_cam = t + |s| R X, projected with K (M, 3, 3)."""
-    root = camera.pose_coeffs.new_zeros(camera.pose_coeffs.shape[0], 3)
-    mano = hand_model.forward_full(torch.cat([root, camera.pose_coeffs], dim=1), camera.betas)
-    joints = place_in_camera(mano.joints, camera)
-    keypoints2d, _ = project(joints, K, MIN_DEPTH)
-    return HandPrediction(
-        pose_coeffs=camera.pose_coeffs,
-        global_rot=camera.global_rot,
-        joint_angles=torch.cat([camera.global_rot[:, None], mano.axis_angle[:, 1:]], dim=1),
-        betas=camera.betas,
-        scale=camera.scale,
-        trans=camera.trans,
-        verts=place_in_camera(mano.verts, camera),
-        joints=joints,
-        keypoints2d=keypoints2d,
-    )
 
 
 # ---- the fit ------------------------------------------------------------------------------
