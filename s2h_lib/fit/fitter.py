@@ -53,6 +53,7 @@ from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
 from s2h_lib.net.hand_in_camera import (
     ROTATION_SIZES,
     CameraPose,
+    network_hand_model,
     predict_from_camera,
     rotation_from_parameters,
 )
@@ -161,14 +162,7 @@ class FitResult:
 
 def default_hand_model(config: FitConfig) -> ManoLayer:
     """The hand model as the network builds it: PCA pose plus the hand mean, metres."""
-    return ManoLayer(
-        ncomps=config.ncomps,
-        flat_hand_mean=False,
-        side=config.side,
-        mano_root=config.mano_root,
-        use_pca=True,
-        units="m",
-    )
+    return network_hand_model(config.ncomps, config.side, config.mano_root)
 
 
 def select_frames(pred: HandPrediction, index: Tensor | slice | int) -> HandPrediction:

@@ -39,6 +39,19 @@ class CameraPose:
     trans: Tensor | None
 
 
+def network_hand_model(ncomps: int, side: str, mano_root: str | None) -> ManoLayer:
+    """The hand model as the network (and the fitter) poses it: `ncomps` PCA pose coefficients
+    plus the hand mean, metres."""
+    return ManoLayer(
+        ncomps=ncomps,
+        flat_hand_mean=False,
+        side=side,
+        mano_root=mano_root,
+        use_pca=True,
+        units="m",
+    )
+
+
 def rotation_from_parameters(
     raw: Tensor, mode: str, angle_gradient: bool = True
 ) -> tuple[Tensor, Tensor]:

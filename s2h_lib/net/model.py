@@ -56,7 +56,6 @@ from torch import Tensor, nn
 from s2h_lib.data.sample import HandSample
 from s2h_lib.hand.hand_model import (
     MIDDLE_PROXIMAL_LENGTH_M,
-    ManoLayer,
     ManoOutput,
     middle_proximal_length,
 )
@@ -71,6 +70,7 @@ from s2h_lib.net.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input
 from s2h_lib.net.hand_in_camera import (
     ROTATION_SIZES,
     CameraPose,
+    network_hand_model,
     posed_hand,
     prediction_in_camera,
     rotation_from_parameters,
@@ -404,14 +404,7 @@ class HandNet(nn.Module):
         self._frozen: set[str] = set()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.init_seed)
-            self.hand_model = ManoLayer(
-                ncomps=config.ncomps,
-                flat_hand_mean=False,
-                side=config.side,
-                mano_root=config.mano_root,
-                use_pca=True,
-                units="m",
-            )
+            self.hand_model = network_hand_model(config.ncomps, config.side, config.mano_root)
             self.encoder = ImageEncoder(config.encoder, config.pretrained_weights)
             self.encoder.early.requires_grad_(not config.freeze_stem)
             rotation = initial_rotation(config.side)
