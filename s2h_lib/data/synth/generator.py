@@ -75,7 +75,7 @@ class SynthFrame:
     image: (H, W, 3) uint8. inputs: what training may read (K, keypoints_noise,
     confidence_noise, and keypoints_detector / confidence_detector when the detector ran).
     truth: what only evaluation reads (joints3d, verts, keypoints2d, pose, betas, trans, mask,
-    visible, occluder, lights, skin, view, box_fraction). See `store.py` for shapes.
+    visible, occluder, lights, skin, view, box_fraction). See `layout.py` for shapes.
     """
 
     image: np.ndarray
