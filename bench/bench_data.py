@@ -18,9 +18,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from s2h_lib.data.sample import collate_samples
-from s2h_lib.data.store import MANIFEST_NAME, build_synth
-from s2h_lib.data.synth_dataset import SynthClips, SynthDataset
-from s2h_lib.data.synthetic import SynthConfig
+from s2h_lib.data.synth.config import SynthConfig
+from s2h_lib.data.synth.dataset import SynthClips, SynthDataset
+from s2h_lib.data.synth.layout import MANIFEST_NAME
+from s2h_lib.data.synth.store import build_synth
 
 BATCH = 32
 WORKER_COUNTS = (0, 2)

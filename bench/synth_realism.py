@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from s2h_lib.data.appearance import LUMA
-from s2h_lib.data.detector import DetectorConfig, HandDetector, hand_size
-from s2h_lib.data.store import read_manifest
-from s2h_lib.data.synth_dataset import ShardArrays
-from s2h_lib.data.synthetic import BOX_FRACTION_RANGE, VIEW_NAMES
+from s2h_lib.data.photos.detector import DetectorConfig, HandDetector, hand_size
+from s2h_lib.data.synth.appearance import LUMA
+from s2h_lib.data.synth.dataset import ShardArrays
+from s2h_lib.data.synth.layout import read_manifest
+from s2h_lib.data.synth.placement import BOX_FRACTION_RANGE, VIEW_NAMES
 
 CORRECT_FRACTION = 0.2
 

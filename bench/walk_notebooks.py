@@ -23,7 +23,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from s2h_lib.lab_browser import (
+REPO = Path(__file__).resolve().parent.parent
+# The JupyterLab driver is a test helper (tests/helpers/lab_browser.py), not part of the library.
+sys.path.insert(0, str(REPO / "tests"))
+from helpers.lab_browser import (  # noqa: E402
     CHROMIUM_ARGS,
     LabError,
     find_chromium,
@@ -32,7 +35,6 @@ from s2h_lib.lab_browser import (
     open_and_run_all,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 DEMO_MODEL = REPO / "runs" / "demo" / "train" / "model.pt"
 
 

@@ -7,7 +7,7 @@ Renders `count` S2H-Synth scenes (seeds apart from every benchmark split) at `si
 runs the detector on them at that size and downscaled to `fit-size` (the benchmark's image
 size, where `s2h data synth --keypoints detector` runs it), measures its errors against the
 truth (per-joint error, misses, finger swaps, left/right flips, hidden joints, how its
-confidence ranks its errors), fits `s2h_lib.data.noise.NoiseParams` to the `fit-size`
+confidence ranks its errors), fits `s2h_lib.data.synth.noise.NoiseParams` to the `fit-size`
 measurements, prints measured against fitted (the fitted model simulated on the same hands and
 measured the same way), and writes the parameters: the package default the generator loads.
 The detection rates it prints are also a realism measure of the synthetic images.
@@ -23,8 +23,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from s2h_lib.data.detector import DetectorConfig, HandDetector
-from s2h_lib.data.noise import (
+from s2h_lib.data.photos.detector import DetectorConfig, HandDetector
+from s2h_lib.data.synth.config import SynthConfig
+from s2h_lib.data.synth.generator import SynthGenerator
+from s2h_lib.data.synth.noise import (
     CONFIDENCE_QUANTILES,
     DEFAULT_NOISE_PATH,
     S2HAND_CONFIDENCE_CUTOFF,
@@ -37,7 +39,6 @@ from s2h_lib.data.noise import (
     measure,
     simulate,
 )
-from s2h_lib.data.synthetic import SynthConfig, SynthGenerator
 
 CALIBRATION_SEED = 9_000_000  # far from the benchmark's split offsets (0 .. 3,000,000 + count)
 SIMULATION_REPEATS = 10

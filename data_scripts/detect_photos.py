@@ -22,9 +22,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from tqdm.auto import tqdm
 
-from s2h_lib.data.detect_folder import FolderDetections, ImageDetections, detect_folder
-from s2h_lib.data.detector import DetectorConfig
 from s2h_lib.data.image_io import read_rgb
+from s2h_lib.data.photos.detect_folder import FolderDetections, ImageDetections, detect_folder
+from s2h_lib.data.photos.detector import DetectorConfig
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR
 from s2h_lib.viz.figures import draw_skeleton_2d
 

@@ -193,8 +193,8 @@ def _ablate(args: argparse.Namespace) -> None:
 
 
 def _data_detect(args: argparse.Namespace) -> None:
-    from s2h_lib.data.detect_folder import detect_folder
-    from s2h_lib.data.detector import DetectorConfig
+    from s2h_lib.data.photos.detect_folder import detect_folder
+    from s2h_lib.data.photos.detector import DetectorConfig
 
     config = DetectorConfig(max_hands=args.max_hands)
     result = detect_folder(args.images, args.out, config, resume=args.resume)
@@ -207,8 +207,8 @@ def _data_detect(args: argparse.Namespace) -> None:
 def _data_synth(args: argparse.Namespace) -> None:
     from dataclasses import fields
 
-    from s2h_lib.data.store import build_synth
-    from s2h_lib.data.synthetic import SynthConfig
+    from s2h_lib.data.synth.config import SynthConfig
+    from s2h_lib.data.synth.store import build_synth
 
     given = {f.name: getattr(args, f.name, None) for f in fields(SynthConfig)}
     config = SynthConfig(**{name: value for name, value in given.items() if value is not None})

@@ -33,17 +33,15 @@ from tqdm.auto import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.crop import project_points, warp_image
-from s2h_lib.data.detector import (
+from s2h_lib.data.image_io import list_images, read_rgb
+from s2h_lib.data.photos.detector import (
     Detection,
     DetectorConfig,
     HandDetector,
-    crop_detection,
     crop_to_image,
     default_intrinsics,
-    detection_box,
 )
-from s2h_lib.data.image_io import list_images, read_rgb
-from s2h_lib.data.photos import PhotoHand
+from s2h_lib.data.photos.folder import PhotoHand, crop_photo_hand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
 from s2h_lib.evaluation.eval_model import load_trained_model
@@ -134,8 +132,7 @@ def photo_crop(photo: PhotoHands, size: int, rank: int = 0) -> FoundHand:
     if rank >= len(photo.detections):
         raise ValueError(no_hand_message(photo.path))
     hand = PhotoHand(photo.path.name, rank, photo.detections[rank])
-    crop = crop_detection(photo.image, hand.detection, size, name=hand.name)
-    return FoundHand(hand, detection_box(hand.detection), crop)
+    return FoundHand(hand, *crop_photo_hand(photo.image, hand, size))
 
 
 def photo_crops(photo: PhotoHands, size: int) -> list[FoundHand]:

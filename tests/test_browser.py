@@ -15,8 +15,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
-
-from s2h_lib.lab_browser import (
+from helpers.lab_browser import (
     CHROMIUM_ARGS,
     LabError,
     find_chromium,

@@ -9,7 +9,7 @@ import torch
 from helpers.tiny_training import build_tiny_synth
 from PIL import Image
 
-from s2h_lib.data.synth_dataset import SynthDataset
+from s2h_lib.data.synth.dataset import SynthDataset
 from s2h_lib.fit.baselines import mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, default_hand_model
 from s2h_lib.viz.browser_view import (

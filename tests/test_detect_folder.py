@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from s2h_lib.cli import main
-from s2h_lib.data.detect_folder import KEYPOINTS_FORMAT, detect_folder, load_keypoints_json
-from s2h_lib.data.detector import DetectorConfig, HandDetector
 from s2h_lib.data.image_io import read_rgb
+from s2h_lib.data.photos.detect_folder import KEYPOINTS_FORMAT, detect_folder, load_keypoints_json
+from s2h_lib.data.photos.detector import DetectorConfig, HandDetector
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 from s2h_lib.viz.figures import CONFIDENT_MARKER_SIZE, draw_skeleton_2d
 

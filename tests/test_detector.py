@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from s2h_lib.data.crop import apply_affine
-from s2h_lib.data.detector import (
+from s2h_lib.data.image_io import read_rgb
+from s2h_lib.data.photos.detector import (
     Detection,
     DetectorConfig,
     HandDetector,
@@ -23,7 +24,6 @@ from s2h_lib.data.detector import (
     detection_box,
     joint_confidence,
 )
-from s2h_lib.data.image_io import read_rgb
 from s2h_lib.hand.hand_model import FINGERS, FREIHAND_TIPS
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 

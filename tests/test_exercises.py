@@ -18,8 +18,8 @@ import torch
 from helpers.notebook_parameters import TINY_PARAMETERS
 from helpers.tiny_training import build_tiny_synth
 
-from s2h_lib.data.noise import NoiseParams
-from s2h_lib.data.synth_dataset import SynthClips
+from s2h_lib.data.synth.dataset import SynthClips
+from s2h_lib.data.synth.noise import NoiseParams
 from s2h_lib.fit.fitter import FitConfig, fit_loss_config
 from s2h_lib.fit.silhouette_fit import make_scene
 from s2h_lib.hand.hand_model import ManoLayer

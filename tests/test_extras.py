@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from s2h_lib.cli import main
-from s2h_lib.data.detector import HandDetector
+from s2h_lib.data.photos.detector import HandDetector
 from s2h_lib.extras import MissingExtraError, require_extra
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR
 

@@ -28,7 +28,6 @@ from s2h_lib.fit.fitter import (
     fit_clips,
     fit_loss_config,
     fit_predictor,
-    predict_from_camera,
     select_frames,
 )
 from s2h_lib.fit.refine import refine_batch
@@ -36,12 +35,12 @@ from s2h_lib.hand.hand_model import ManoLayer, middle_proximal_length
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from s2h_lib.losses.objective import render_prediction
 from s2h_lib.net.camera_solve import about_axis
+from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
 from s2h_lib.net.model import (
     INITIAL_DEPTH,
     INITIAL_LIGHTS,
     MEAN_SKIN_COLOUR,
-    CameraPose,
     HandNet,
     ModelConfig,
     initial_rotation,

@@ -12,10 +12,10 @@ from PIL import Image
 
 import s2h_lib.data.freihand as freihand_module
 from s2h_lib.data.crop import project_points
-from s2h_lib.data.detect_folder import FolderDetections, ImageDetections, save_keypoints_json
-from s2h_lib.data.detector import Detection
 from s2h_lib.data.factory import DataConfig, make_dataset
 from s2h_lib.data.freihand import FreiHAND, FreiHANDLayoutError, held_out_hands
+from s2h_lib.data.photos.detect_folder import FolderDetections, ImageDetections, save_keypoints_json
+from s2h_lib.data.photos.detector import Detection
 from s2h_lib.data.sample import collate_samples
 from s2h_lib.hand.mano_io import load_hand_model
 

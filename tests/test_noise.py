@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from s2h_lib.data.noise import (
+from s2h_lib.data.synth.noise import (
     ADJACENT_SWAPS,
     DEFAULT_NOISE_PATH,
     FLIP_PERMUTATION,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2h_lib.data.openpose import load_openpose_detections
+from s2h_lib.data.photos.openpose import load_openpose_detections
 
 
 def _peaks_and_values() -> tuple[list, list]:

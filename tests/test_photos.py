@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from s2h_lib.data.detector import HandDetector, crop_to_image
-from s2h_lib.data.photos import PhotoFolder
+from s2h_lib.data.photos.detector import HandDetector, crop_to_image
+from s2h_lib.data.photos.folder import PhotoFolder
 from s2h_lib.data.sample import collate_samples
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 

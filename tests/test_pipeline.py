@@ -13,7 +13,7 @@ from helpers.tiny_training import build_tiny_synth, tiny_config
 
 from s2h_lib.cli import main, parse_assignments
 from s2h_lib.config_io import dump_yaml
-from s2h_lib.data.synthetic import SynthConfig
+from s2h_lib.data.synth.config import SynthConfig
 from s2h_lib.experiments.pipeline import PipelineConfig, quick_pipeline, run_pipeline
 
 METHODS = ("self-supervised network", "network + refinement", "per-image fitting", "mean pose")

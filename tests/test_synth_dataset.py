@@ -13,17 +13,13 @@ from torch.utils.data import DataLoader
 
 from s2h_lib.cli import main
 from s2h_lib.data.factory import DataConfig, DetectedOnly, make_dataset
-from s2h_lib.data.noise import NoiseParams
 from s2h_lib.data.sample import collate_samples
-from s2h_lib.data.store import (
-    MANIFEST_NAME,
-    SynthDataError,
-    build_synth,
-    file_sha256,
-    plan_shards,
-)
-from s2h_lib.data.synth_dataset import SynthClips, SynthDataset
-from s2h_lib.data.synthetic import GENERATOR_VERSION, SynthConfig, project
+from s2h_lib.data.synth.config import GENERATOR_VERSION, SynthConfig
+from s2h_lib.data.synth.dataset import SynthClips, SynthDataset
+from s2h_lib.data.synth.layout import MANIFEST_NAME, SynthDataError
+from s2h_lib.data.synth.noise import NoiseParams
+from s2h_lib.data.synth.placement import project
+from s2h_lib.data.synth.store import build_synth, file_sha256, plan_shards
 
 SIZE = 64
 NOISE = NoiseParams(joint_sigma=(0.03,) * 21, hand_miss_rate=0.25, source="test")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from helpers.tiny_training import build_tiny_synth
 
-from s2h_lib.data.store import read_manifest
-from s2h_lib.data.synth_dataset import ShardArrays
+from s2h_lib.data.synth.dataset import ShardArrays
+from s2h_lib.data.synth.layout import read_manifest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "synth_realism.py"
 spec = importlib.util.spec_from_file_location("synth_realism", SCRIPT)

@@ -4,21 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from s2h_lib.data import appearance, motion
-from s2h_lib.data.noise import NoiseModel, NoiseParams
-from s2h_lib.data.synthetic import (
+from s2h_lib.data.synth import appearance, motion
+from s2h_lib.data.synth.config import SynthConfig, sample_seed
+from s2h_lib.data.synth.generator import SynthGenerator, hand_mask
+from s2h_lib.data.synth.noise import NoiseModel, NoiseParams
+from s2h_lib.data.synth.placement import (
     BOX_FRACTION_RANGE,
-    KEY_POSES,
     Placement,
-    SynthConfig,
-    SynthGenerator,
-    hand_mask,
     intrinsics,
     place_hand,
     project,
-    sample_seed,
     view_of,
 )
+from s2h_lib.data.synth.poses import KEY_POSES
 from s2h_lib.hand.hand_poses import JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW
 from s2h_lib.render import RenderSettings, render_mesh, supersampled_intrinsics
 

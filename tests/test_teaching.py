@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 from s2h_lib.config_io import to_dict
-from s2h_lib.data.detector import Detection, crop_to_image
-from s2h_lib.data.noise import NoiseParams
+from s2h_lib.data.photos.detector import Detection, crop_to_image
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.data.store import MANIFEST_NAME
+from s2h_lib.data.synth.layout import MANIFEST_NAME
+from s2h_lib.data.synth.noise import NoiseParams
 from s2h_lib.evaluation.metrics import pa_mpjpe_mm
-from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.fit.fitter import FitConfig, default_hand_model
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.lab.teaching import (
     FITTED,
@@ -46,8 +46,9 @@ from s2h_lib.lab.teaching import (
 )
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import compute_losses
+from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
-from s2h_lib.net.model import INITIAL_LIGHTS, CameraPose, HandNet, ModelConfig
+from s2h_lib.net.model import INITIAL_LIGHTS, HandNet, ModelConfig
 from s2h_lib.predict import (
     HandMesh,
     PhotoHands,

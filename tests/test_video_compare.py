@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
+from s2h_lib.fit.fitter import FitConfig, default_hand_model
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.lab.video_compare import (
     VIDEO_LR,
@@ -22,7 +22,8 @@ from s2h_lib.lab.video_compare import (
     true_joints,
     with_video_stage,
 )
-from s2h_lib.net.model import CameraPose, HandNet, ModelConfig
+from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
+from s2h_lib.net.model import HandNet, ModelConfig
 from s2h_lib.train.train_config import PRESETS
 from s2h_lib.train.train_run import has_video_stage
 from s2h_lib.viz.overlays import MESH_OPACITY, MESH_TINT, tinted_images

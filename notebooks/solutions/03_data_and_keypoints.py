@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from s2h_lib.data.noise import NoiseModel, NoiseParams
+from s2h_lib.data.synth.noise import NoiseModel, NoiseParams
 
 
 def doubled_noise_median(

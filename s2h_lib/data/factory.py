@@ -138,7 +138,7 @@ def augmentation_for(data: DataConfig, seed: int) -> AugmentConfig | None:
 def _base_dataset(data: DataConfig, split: str, with_truth: bool, clips: bool) -> Dataset:
     keypoints = data.keypoints
     if data.dataset == "synth":
-        from s2h_lib.data.synth_dataset import SynthClips, SynthDataset
+        from s2h_lib.data.synth.dataset import SynthClips, SynthDataset
 
         if clips:
             return SynthClips(
@@ -152,23 +152,15 @@ def _base_dataset(data: DataConfig, split: str, with_truth: bool, clips: bool) -
     if data.dataset == "freihand":
         from s2h_lib.data.freihand import FreiHAND
 
-        freihand_split, part = FREIHAND_SPLITS[split]
-        return FreiHAND(
-            data.root,
-            freihand_split,
-            part=part,
-            size=data.image_size,
-            with_truth=with_truth,
-            keypoints="detections",
-            detections=data.detections,
-            mano_root=data.mano_root,
-        )
-    from s2h_lib.data.ho3d import HO3D
+        labelled, splits = FreiHAND, FREIHAND_SPLITS
+    else:
+        from s2h_lib.data.ho3d import HO3D
 
-    ho3d_split, part = HO3D_SPLITS[split]
-    return HO3D(
+        labelled, splits = HO3D, HO3D_SPLITS
+    dataset_split, part = splits[split]
+    return labelled(
         data.root,
-        ho3d_split,
+        dataset_split,
         part=part,
         size=data.image_size,
         with_truth=with_truth,

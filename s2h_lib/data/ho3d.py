@@ -36,9 +36,7 @@ instead, so a self-supervised run reads no 3D label at all.
 
 from __future__ import annotations
 
-import codecs
 import functools
-import pickle
 import re
 import zlib
 from dataclasses import dataclass
@@ -63,11 +61,7 @@ from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.hand.hand_model import NUM_KEYPOINTS, ManoLayer, ho3d_to_freihand
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-
-try:
-    from numpy._core import multiarray as _np_multiarray
-except ImportError:  # NumPy < 2
-    from numpy.core import multiarray as _np_multiarray
+from s2h_lib.restricted_pickle import UnreadablePickleError, load_restricted
 
 SPLITS = ("train", "evaluation")
 PARTS = ("all", "train", "val")
@@ -92,17 +86,6 @@ LAYOUT = """\
     evaluation/SEQ/meta/FRAME.pkl         camMat, handJoints3D (3,) root only,
                                           handBoundingBox [x0, y0, x1, y1]"""
 
-_PICKLE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _np_multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _np_multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): _np_multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): _np_multiarray.scalar,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,
-}
-
-
 @dataclass(frozen=True)
 class _Frame:
     """What one frame's annotations give: joints (21, 3) FreiHAND order, OpenCV frame (train
@@ -125,22 +108,11 @@ def _missing(path: Path, root: Path) -> HO3DLayoutError:
     )
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """HO3D meta files hold only numpy arrays, numbers and strings; anything else is refused
-    rather than executed."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _PICKLE_GLOBALS:
-            return _PICKLE_GLOBALS[(module, name)]
-        raise pickle.UnpicklingError(f"refusing to load global '{module}.{name}'")
-
-
 def read_meta(path: Path) -> dict[str, Any]:
     """One HO3D `meta/FRAME.pkl` (written by Python 2, hence latin1) as a dict."""
     try:
-        with path.open("rb") as file:
-            meta = _NumpyOnlyUnpickler(file, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+        meta = load_restricted(path)  # numpy arrays, numbers and strings only
+    except UnreadablePickleError as error:
         raise ValueError(f"{path} is not a readable HO3D meta pickle: {error}") from error
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: expected a dict of annotations, got {type(meta).__name__}")

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from s2h_lib.data.detect_folder import FolderDetections, load_keypoints_json
-from s2h_lib.data.openpose import load_openpose_detections
+from s2h_lib.data.photos.detect_folder import FolderDetections, load_keypoints_json
+from s2h_lib.data.photos.openpose import load_openpose_detections
 from s2h_lib.hand.hand_model import NUM_KEYPOINTS
 
 KeypointTable = dict[str, tuple[np.ndarray, np.ndarray]]

@@ -25,7 +25,7 @@ from s2h_lib.config_io import from_dict
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.evaluation.evaluate import METRICS_FILE, evaluate_arrays
 from s2h_lib.net.model import HandNet
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction, Predictor
 from s2h_lib.train.train_config import TrainConfig
 from s2h_lib.viz.overlays import overlay_figure, save_figure
 
@@ -35,7 +35,6 @@ SECONDS_PER_SAMPLE = "seconds_per_sample"
 # metrics.json "groups": images whose input keypoints have a confident joint, and the others
 # (a detector that found no hand leaves a keypoint-anchored method nothing to work from)
 DETECTED, MISSED = "hand_detected", "hand_missed"
-Predictor = Callable[[HandSample], HandPrediction]
 # Config keys that model files written by older versions hold and nothing reads any more.
 RETIRED_CONFIG_KEYS = {"data": ("eval_split",)}
 

@@ -31,7 +31,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
-MM_PER_M = 1000.0
+from s2h_lib.hand.hand_model import MM_PER_M
+
 NUM_JOINTS = 21
 ROOT_JOINT = 0  # the wrist in FreiHAND order
 # Added to both Frobenius norms, as the official script does; it shrinks an aligned prediction by

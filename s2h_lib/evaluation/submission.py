@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.sample import collate_samples
-from s2h_lib.evaluation.eval_model import Predictor
 from s2h_lib.hand.hand_model import freihand_to_ho3d
+from s2h_lib.net.prediction import Predictor
 
 SUBMISSION_FORMATS = ("freihand", "ho3d")
 PRED_FILE = "pred.json"

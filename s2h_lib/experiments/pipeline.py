@@ -17,8 +17,8 @@ from pathlib import Path
 from torch.utils.data import Subset
 
 from s2h_lib.data.factory import make_dataset
-from s2h_lib.data.store import build_synth
-from s2h_lib.data.synthetic import SynthConfig
+from s2h_lib.data.synth.config import SynthConfig
+from s2h_lib.data.synth.store import build_synth
 from s2h_lib.evaluation.eval_model import (
     evaluate_predictor,
     evaluated_once,

@@ -11,15 +11,14 @@ from __future__ import annotations
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.evaluation.eval_model import Predictor
 from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
-from s2h_lib.fit.fitter import FitConfig, default_hand_model, mean_hand, predict_from_camera
+from s2h_lib.fit.fitter import FitConfig, default_hand_model, mean_hand
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import matrix_to_axis_angle
 from s2h_lib.losses.loss_config import LossConfig
-from s2h_lib.net.model import CameraPose
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
+from s2h_lib.net.prediction import HandPrediction, Predictor
 
 # the baselines' names in reports and tables
 FITTING, MEAN_POSE = "per-image fitting", "mean pose"

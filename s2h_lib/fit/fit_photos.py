@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.config_io import to_dict
 from s2h_lib.data.crop import CropBox
-from s2h_lib.data.detector import HandDetector, crop_detection, detection_box
 from s2h_lib.data.image_io import read_rgb
-from s2h_lib.data.photos import PhotoFolder, PhotoHand
+from s2h_lib.data.photos.detector import HandDetector
+from s2h_lib.data.photos.folder import PhotoFolder, PhotoHand, crop_photo_hand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
 from s2h_lib.fit.fitter import FitConfig, FitResult, default_hand_model, fit_batch
@@ -91,10 +91,7 @@ def find_hands(images: Path, out: Path, size: int = CROP_SIZE) -> tuple[list[Fou
     with HandDetector() as detector:
         detections = detector.detect(rgb)
     hands = [PhotoHand(images.name, rank, found) for rank, found in enumerate(detections)]
-    found = [
-        FoundHand(hand, detection_box(hand.detection), crop_detection(rgb, hand.detection, size))
-        for hand in hands
-    ]
+    found = [FoundHand(hand, *crop_photo_hand(rgb, hand, size)) for hand in hands]
     return found, {} if found else {images.name: "no hand found"}
 
 

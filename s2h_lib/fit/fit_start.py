@@ -32,7 +32,8 @@ from s2h_lib.net.camera_solve import (
     in_plane_roll,
     solve_translation,
 )
-from s2h_lib.net.model import MIN_DEPTH, initial_rotation, on_axis_translation
+from s2h_lib.net.hand_in_camera import MIN_DEPTH
+from s2h_lib.net.model import initial_rotation, on_axis_translation
 
 
 @dataclass

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal
@@ -47,22 +46,20 @@ from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
-    rotation_6d_to_matrix,
 )
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import compute_losses
 from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
-from s2h_lib.net.model import (
-    INITIAL_LIGHTS,
-    MEAN_SKIN_COLOUR,
-    MIN_DEPTH,
+from s2h_lib.net.hand_in_camera import (
     ROTATION_SIZES,
     CameraPose,
-    place_in_camera,
+    network_hand_model,
+    predict_from_camera,
+    rotation_from_parameters,
 )
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.model import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
+from s2h_lib.net.prediction import HandPrediction, Predictor
 from s2h_lib.render import RenderSettings
-from s2h_lib.render.rasterize import project
 
 IMAGE_STAGE = "e2e"  # its terms with a positive fitting weight are the single-image objective
 CLIP_STAGE = "video"  # e2e plus the clip terms
@@ -73,8 +70,6 @@ FIT_WEIGHTS = {"bone_direction": 0.02, "joint_limits": 0.3, "laplacian": 0.0}
 NO_NETWORK_TERMS = ("branch2d",)
 INITIAL_RESTART = "initial"  # the restart that starts from a given prediction
 APPEARANCE_TERMS = ("texture",)
-
-Predictor = Callable[[HandSample], HandPrediction]
 
 
 def fit_loss_config(photometric: bool = False) -> LossConfig:
@@ -167,14 +162,7 @@ class FitResult:
 
 def default_hand_model(config: FitConfig) -> ManoLayer:
     """The hand model as the network builds it: PCA pose plus the hand mean, metres."""
-    return ManoLayer(
-        ncomps=config.ncomps,
-        flat_hand_mean=False,
-        side=config.side,
-        mano_root=config.mano_root,
-        use_pca=True,
-        units="m",
-    )
+    return network_hand_model(config.ncomps, config.side, config.mano_root)
 
 
 def select_frames(pred: HandPrediction, index: Tensor | slice | int) -> HandPrediction:
@@ -317,13 +305,10 @@ class _Unknowns(nn.Module):
             self.lights = nn.Parameter(like.new_tensor(INITIAL_LIGHTS).expand(M, -1).clone())
 
     def camera(self) -> CameraPose:
-        if self.rotation_mode == "rot6d":
-            rotation = rotation_6d_to_matrix(self.rotation)
-            # reported only (no loss reads the root angle), so detached: its backward near
-            # an angle of pi cannot put NaN into the rotation's gradient
-            global_rot = matrix_to_axis_angle(rotation.detach())
-        else:
-            rotation, global_rot = axis_angle_to_matrix(self.rotation), self.rotation
+        # the root angle is reported only (no loss reads it), so its gradient is left out
+        rotation, global_rot = rotation_from_parameters(
+            self.rotation, self.rotation_mode, angle_gradient=False
+        )
         return CameraPose(
             pose_coeffs=self.pose_coeffs,
             betas=self.betas,
@@ -345,26 +330,6 @@ class _Unknowns(nn.Module):
             return pred
         texture = torch.sigmoid(self.texture_raw)
         return replace(pred, texture=texture, texture_raw=self.texture_raw, lights=self.lights)
-
-
-def predict_from_camera(camera: CameraPose, hand_model: ManoLayer, K: Tensor) -> HandPrediction:
-    """The `HandPrediction` (no appearance) of M frames' `CameraPose`, as the network makes it:
-    the hand model with a zero root, X_cam = t + |s| R X, projected with K (M, 3, 3)."""
-    root = camera.pose_coeffs.new_zeros(camera.pose_coeffs.shape[0], 3)
-    mano = hand_model.forward_full(torch.cat([root, camera.pose_coeffs], dim=1), camera.betas)
-    joints = place_in_camera(mano.joints, camera)
-    keypoints2d, _ = project(joints, K, MIN_DEPTH)
-    return HandPrediction(
-        pose_coeffs=camera.pose_coeffs,
-        global_rot=camera.global_rot,
-        joint_angles=torch.cat([camera.global_rot[:, None], mano.axis_angle[:, 1:]], dim=1),
-        betas=camera.betas,
-        scale=camera.scale,
-        trans=camera.trans,
-        verts=place_in_camera(mano.verts, camera),
-        joints=joints,
-        keypoints2d=keypoints2d,
-    )
 
 
 # ---- the fit ------------------------------------------------------------------------------

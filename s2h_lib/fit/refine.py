@@ -20,9 +20,9 @@ from dataclasses import replace
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.fit.fitter import FitConfig, FitResult, Predictor, fit_batch
+from s2h_lib.fit.fitter import FitConfig, FitResult, fit_batch
 from s2h_lib.net.model import HandNet
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction, Predictor
 
 # A start near the answer needs fewer steps than the fitter's 150 from a closed-form start.
 REFINE_CONFIG = FitConfig(steps=60, views=())

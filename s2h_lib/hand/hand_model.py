@@ -36,6 +36,8 @@ NUM_KEYPOINTS = 21
 NUM_FINGERS = 5
 JOINTS_PER_FINGER = 3
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+# One colour per finger, thumb to pinky, in every drawing of a hand.
+FINGER_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd")
 # Keypoint k of the 21 is entry FREIHAND_FROM_MANO[k] of cat(16 MANO joints, 5 tips thumb..pinky).
 FREIHAND_FROM_MANO = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
 # The inverse permutation: where each of the 16 joints + 5 tips lands among the 21 keypoints.
@@ -121,7 +123,8 @@ def axisang_to_pca(pose45: Tensor, comps: Tensor, mean: Tensor) -> Tensor:
 
 ROOT_ROT_SIZES = {"axisang": 3, "rot6d": 6}
 JOINT_ROT_MODES = ("axisang", "rotmat")
-UNIT_SCALES = {"m": 1.0, "mm": 1000.0}
+MM_PER_M = 1000.0
+UNIT_SCALES = {"m": 1.0, "mm": MM_PER_M}
 
 
 @dataclass

@@ -16,6 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 NUM_ARTICULATED_JOINTS = 15
+# The rest frame's directions: the four fingers point along -x for the right hand (+x for its
+# mirror image, the left), the palm faces -y.
+FINGER_DIRECTION = {"right": (-1.0, 0.0, 0.0), "left": (1.0, 0.0, 0.0)}
+PALM_NORMAL = (0.0, -1.0, 0.0)
 FINGER_JOINTS = {
     "index": (0, 1, 2),
     "middle": (3, 4, 5),

@@ -5,11 +5,9 @@ Everything is returned as a `ManoModelData` of plain numpy arrays; `hand_model.M
 it into torch buffers.
 """
 
-import codecs
 import copyreg
 import hashlib
 import json
-import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +19,7 @@ import numpy as np
 import scipy.sparse
 
 from s2h_lib.atomic import atomic_open
-
-try:
-    from numpy._core import multiarray as _np_multiarray
-except ImportError:  # NumPy < 2
-    from numpy.core import multiarray as _np_multiarray
+from s2h_lib.restricted_pickle import NUMPY_GLOBALS, UnreadablePickleError, load_restricted
 
 MANO_URL = "https://mano.is.tue.mpg.de"
 OPEN_MODEL_PATH = Path(__file__).resolve().parent.parent / "assets" / "open_hand_right.npz"
@@ -135,20 +129,13 @@ class _CsrStub(_SparseStub):
 
 
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _np_multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _np_multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): _np_multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): _np_multiarray.scalar,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
+    **NUMPY_GLOBALS,
     ("__builtin__", "set"): set,
     ("builtins", "set"): set,
     ("__builtin__", "object"): object,
     ("builtins", "object"): object,
     ("copy_reg", "_reconstructor"): copyreg._reconstructor,
     ("copyreg", "_reconstructor"): copyreg._reconstructor,
-    # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, "latin1").
-    ("_codecs", "encode"): codecs.encode,
     ("scipy.sparse.csc", "csc_matrix"): _SparseStub,
     ("scipy.sparse._csc", "csc_matrix"): _SparseStub,
     ("scipy.sparse.csr", "csr_matrix"): _CsrStub,
@@ -156,25 +143,18 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the globals a MANO pickle uses; chumpy and scipy.sparse become stubs."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "chumpy" or module.startswith("chumpy."):
-            return type(name, (_ChumpyStub,), {"chumpy_class": f"{module}.{name}"})
-        if (module, name) in _ALLOWED_GLOBALS:
-            return _ALLOWED_GLOBALS[(module, name)]
-        raise pickle.UnpicklingError(
-            f"refusing to load global '{module}.{name}': a MANO file only refers to numpy, "
-            "scipy.sparse and chumpy classes"
-        )
+def _chumpy_stand_in(module: str, name: str) -> type | None:
+    """A `_ChumpyStub` subclass named after any chumpy class (None for other modules)."""
+    if module == "chumpy" or module.startswith("chumpy."):
+        return type(name, (_ChumpyStub,), {"chumpy_class": f"{module}.{name}"})
+    return None
 
 
 def _unpickle(path: Path) -> dict[str, Any]:
+    refusal = ": a MANO file only refers to numpy, scipy.sparse and chumpy classes"
     try:
-        with path.open("rb") as file:
-            data = _RestrictedUnpickler(file, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
+        data = load_restricted(path, _ALLOWED_GLOBALS, _chumpy_stand_in, refusal)
+    except UnreadablePickleError as err:
         raise HandModelFormatError(f"{path} is not a readable MANO pickle: {err}") from err
     if not isinstance(data, dict):
         raise HandModelFormatError(

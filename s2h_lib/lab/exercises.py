@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from s2h_lib.data.crop import CropBox, update_intrinsics
-from s2h_lib.data.noise import NoiseModel, NoiseParams
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.data.synthetic import project
+from s2h_lib.data.synth.noise import NoiseModel, NoiseParams
+from s2h_lib.data.synth.placement import project
 from s2h_lib.evaluation.metrics import area_under_curve, jitter, procrustes_align
 from s2h_lib.experiments.ablate import RUN_RECORD, plan_runs
 from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config

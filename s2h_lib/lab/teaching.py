@@ -17,12 +17,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from s2h_lib.data.detector import detection_box
 from s2h_lib.data.image_io import list_images
-from s2h_lib.data.noise import NoiseModel, NoiseParams, measure, simulate
+from s2h_lib.data.photos.detector import detection_box
 from s2h_lib.data.sample import HandSample
-from s2h_lib.data.store import MANIFEST_NAME, build_synth
-from s2h_lib.data.synthetic import SynthConfig
+from s2h_lib.data.synth.config import SynthConfig
+from s2h_lib.data.synth.layout import MANIFEST_NAME
+from s2h_lib.data.synth.noise import NoiseModel, NoiseParams, measure, simulate
+from s2h_lib.data.synth.store import build_synth
 from s2h_lib.evaluation.eval_model import load_trained_model
 from s2h_lib.evaluation.metrics import pa_mpjpe_mm
 from s2h_lib.fit.fit_photos import FoundHand

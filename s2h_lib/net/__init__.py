@@ -3,7 +3,15 @@
 Builds on hand/, render/ and data/; imports nothing from the packages above it.
 """
 
+from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
 from s2h_lib.net.model import HandNet, ModelConfig
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction, Predictor
 
-__all__ = ["HandNet", "HandPrediction", "ModelConfig"]
+__all__ = [
+    "CameraPose",
+    "HandNet",
+    "HandPrediction",
+    "ModelConfig",
+    "Predictor",
+    "predict_from_camera",
+]

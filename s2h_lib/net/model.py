@@ -20,7 +20,7 @@ made on purpose:
   BatchNorm1d, so a batch of one trains and the head does not depend on batch statistics.
 - Global rotation: 6D (Zhou et al.; continuous, unlike axis-angle) by default, `"axisang"` as
   the original. It is applied after skinning about the hand model's origin, with the model's own
-  root rotation kept at zero: X_cam = t + |s| R X_mano (prediction.py). The original instead
+  root rotation kept at zero: X_cam = t + |s| R X_mano (hand_in_camera.py). The original instead
   fixed MANO's root at (π, 0, 0) and started R near the identity at random; here the rotation
   head starts at `initial_rotation(side)`, which shows the palm to the camera, fingers up.
 - Translation starts so that the initial (mean pose, mean shape) mesh centroid sits on the
@@ -36,7 +36,7 @@ made on purpose:
 - The texture/light head reads the encoder's stride-4 features, as the original's (block 4 of
   EfficientNet); an adaptive pool makes it work at any input size.
 - MANO and the projection run in float32 even under autocast; depths are clamped at
-  `MIN_DEPTH` before dividing, so no inf or NaN leaves the model for finite inputs.
+  `hand_in_camera.MIN_DEPTH` before dividing, so no inf or NaN leaves the model for finite inputs.
 
 BatchNorm: the encoders and the hourglass keep theirs. With a batch of one in train mode they
 still work for images of at least `MIN_IMAGE_SIZE` pixels (their last feature maps hold more than
@@ -54,20 +54,30 @@ import torch
 from torch import Tensor, nn
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.hand.hand_model import MIDDLE_PROXIMAL_LENGTH_M, ManoLayer, middle_proximal_length
+from s2h_lib.hand.hand_model import (
+    MIDDLE_PROXIMAL_LENGTH_M,
+    ManoOutput,
+    middle_proximal_length,
+)
+from s2h_lib.hand.hand_poses import FINGER_DIRECTION, PALM_NORMAL
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import (
-    axis_angle_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
-    rotation_6d_to_matrix,
 )
 from s2h_lib.net.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
 from s2h_lib.net.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
+from s2h_lib.net.hand_in_camera import (
+    ROTATION_SIZES,
+    CameraPose,
+    network_hand_model,
+    posed_hand,
+    prediction_in_camera,
+    rotation_from_parameters,
+)
 from s2h_lib.net.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
 from s2h_lib.net.keypoint_net import KeypointNet
 from s2h_lib.net.prediction import HandPrediction
-from s2h_lib.render.rasterize import project
 
 INITIAL_DEPTH = 0.65  # metres, the original's t_z bias
 INITIAL_SCALE = 0.95  # the original's s bias
@@ -75,11 +85,9 @@ HEAD_INIT_STD = 1e-3  # the original's N(0, 0.001) for the camera heads and the 
 MEAN_SKIN_COLOUR = (200 / 256, 150 / 256, 150 / 256)  # the original's mean texture colour
 # I_a, I_d, ambient RGB, directional RGB, direction (travelling from the camera into the scene)
 INITIAL_LIGHTS = (0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0)
-MIN_DEPTH = 1e-2  # metres; nearer points are projected as if at this depth
 MIN_IMAGE_SIZE = 64
 # images may overshoot [0, 1] by this much (resampling) before they are refused
 IMAGE_RANGE_TOLERANCE = 0.01
-ROTATION_SIZES = {"rot6d": 6, "axisang": 3}
 CAMERAS = ("regressed", "keypoints")
 VIEW_HYPOTHESES = (1, 2, 4)
 GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
@@ -213,20 +221,6 @@ def _camera_head(width: int, out: int, bias: Tensor) -> nn.Sequential:
     )
 
 
-@dataclass
-class CameraPose:
-    """What the regressor predicts for B images: pose_coeffs (B, P), betas (B, 10),
-    rotation (B, 3, 3), global_rot (B, 3) axis-angle of it, scale (B,), trans (B, 3); scale and
-    trans are None until the keypoint-anchored camera solves them."""
-
-    pose_coeffs: Tensor
-    betas: Tensor
-    rotation: Tensor
-    global_rot: Tensor
-    scale: Tensor | None
-    trans: Tensor | None
-
-
 class PoseRegressor(nn.Module):
     """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP). Without
     `camera_heads` it predicts no scale and translation (the keypoint-anchored camera)."""
@@ -275,13 +269,8 @@ class PoseRegressor(nn.Module):
         if keypoints is not None:
             features = torch.cat([features, keypoints.to(features.dtype)], dim=-1)
         hidden = self.trunk(features)
-        raw_rot = self.rot(hidden).float()
-        if self.rotation_mode == "rot6d":
-            rotation = rotation_6d_to_matrix(raw_rot)
-            global_rot = matrix_to_axis_angle(rotation)
-        else:
-            global_rot = raw_rot
-            rotation = axis_angle_to_matrix(raw_rot)
+        raw_rotation = self.rot(hidden).float()
+        rotation, global_rot = rotation_from_parameters(raw_rotation, self.rotation_mode)
         pose_coeffs = self.pose(hidden).float()
         if self.shape is None:
             betas = pose_coeffs.new_zeros(pose_coeffs.shape[0], NUM_BETAS)
@@ -336,10 +325,6 @@ class AppearanceHead(nn.Module):
 
 # ---- geometry -------------------------------------------------------------------------------
 
-# The hand models' rest frame (hand_poses.py): the four fingers point along -x for the right
-# hand (+x for its mirror image, the left), the palm faces -y, the thumb is towards +z.
-FINGER_DIRECTION = {"right": (-1.0, 0.0, 0.0), "left": (1.0, 0.0, 0.0)}
-PALM_NORMAL = (0.0, -1.0, 0.0)
 IMAGE_UP = (0.0, -1.0, 0.0)  # camera frame: y points down
 TOWARDS_CAMERA = (0.0, 0.0, -1.0)
 
@@ -374,12 +359,6 @@ def on_axis_translation(rotation: Tensor, centroid: Tensor, scale: Tensor) -> Te
     and scaled by `scale` (...), on the optical axis at `INITIAL_DEPTH`: t = (0, 0, d) - s R c."""
     on_axis = centroid.new_tensor([0.0, 0.0, INITIAL_DEPTH])
     return on_axis - scale[..., None] * (rotation @ centroid[..., None])[..., 0]
-
-
-def place_in_camera(points: Tensor, camera: CameraPose) -> Tensor:
-    """X_cam = t + |s| R X for model-frame points (B, N, 3) -> (B, N, 3)."""
-    rotated = points @ camera.rotation.transpose(-1, -2)
-    return camera.trans[:, None] + camera.scale.abs()[:, None, None] * rotated
 
 
 # ---- the network ----------------------------------------------------------------------------
@@ -425,14 +404,7 @@ class HandNet(nn.Module):
         self._frozen: set[str] = set()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.init_seed)
-            self.hand_model = ManoLayer(
-                ncomps=config.ncomps,
-                flat_hand_mean=False,
-                side=config.side,
-                mano_root=config.mano_root,
-                use_pca=True,
-                units="m",
-            )
+            self.hand_model = network_hand_model(config.ncomps, config.side, config.mano_root)
             self.encoder = ImageEncoder(config.encoder, config.pretrained_weights)
             self.encoder.early.requires_grad_(not config.freeze_stem)
             rotation = initial_rotation(config.side)
@@ -564,22 +536,13 @@ class HandNet(nn.Module):
             trans=torch.where(solved[:, None], trans, fallback),
         )
 
-    def _mesh(
-        self, camera: CameraPose, anchors, K: Tensor
-    ) -> tuple[CameraPose, Tensor, Tensor, Tensor]:
-        """The camera (anchored when `anchors` is not None), posed verts (B, V, 3) and joints
-        (B, 21, 3) in the camera frame, and the per-joint axis-angles (B, 16, 3), root row =
-        the global rotation. Float32, autocast off."""
-        root = camera.pose_coeffs.new_zeros(camera.pose_coeffs.shape[0], 3)
-        mano = self.hand_model.forward_full(
-            torch.cat([root, camera.pose_coeffs], dim=1), camera.betas
-        )
+    def _posed(self, camera: CameraPose, anchors, K: Tensor) -> tuple[CameraPose, ManoOutput]:
+        """The camera (anchored when `anchors` is not None) and the hand posed in the model
+        frame. Float32, autocast off."""
+        hand = posed_hand(camera, self.hand_model)
         if anchors is not None:
-            camera = self._anchored(camera, mano.joints, anchors, K)
-        verts = place_in_camera(mano.verts, camera)
-        joints = place_in_camera(mano.joints, camera)
-        joint_angles = torch.cat([camera.global_rot[:, None], mano.axis_angle[:, 1:]], dim=1)
-        return camera, verts, joints, joint_angles
+            camera = self._anchored(camera, hand.joints, anchors, K)
+        return camera, hand
 
     def predict(self, batch: HandSample) -> HandPrediction:
         """The prediction for a batch of single images (B, 3, H, W): their detector keypoints
@@ -613,18 +576,10 @@ class HandNet(nn.Module):
         texture_raw, lights = self.appearance(low)
         with torch.autocast(images.device.type, enabled=False):
             solve = anchors if self.config.camera == "keypoints" else None
-            camera, verts, joints, joint_angles = self._mesh(camera, solve, K.float())
-            keypoints2d, _ = project(joints, K.float(), MIN_DEPTH)
-        return HandPrediction(
-            pose_coeffs=camera.pose_coeffs,
-            global_rot=camera.global_rot,
-            joint_angles=joint_angles,
-            betas=camera.betas,
-            scale=camera.scale,
-            trans=camera.trans,
-            verts=verts,
-            joints=joints,
-            keypoints2d=keypoints2d,
+            camera, hand = self._posed(camera, solve, K.float())
+            prediction = prediction_in_camera(camera, hand, K.float())
+        return replace(
+            prediction,
             texture=torch.sigmoid(texture_raw),
             texture_raw=texture_raw,
             lights=lights,

@@ -7,9 +7,12 @@ X_mano`, projected with the sample's K.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import Tensor
+
+from s2h_lib.data.sample import HandSample
 
 
 @dataclass
@@ -52,3 +55,7 @@ class HandPrediction:
     def texture_per_face(self) -> bool:
         """True when `texture` has one colour per face rather than per vertex."""
         return self.texture is not None and self.texture.shape[-2] != self.verts.shape[-2]
+
+
+# Anything that predicts the hand of a batch: a trained network, a fitter, a baseline.
+Predictor = Callable[[HandSample], HandPrediction]

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from s2h_lib.config_io import ConfigError, from_dict, load_yaml, to_dict
 from s2h_lib.data.factory import DataConfig
 from s2h_lib.losses.loss_config import STAGES, LossConfig
+from s2h_lib.losses.objective import Supervision
 from s2h_lib.net.model import GROUP_NAMES, ModelConfig
 from s2h_lib.render import RenderSettings
-
-Supervision = Literal["self", "weak", "full"]
 
 # Which parameter groups each stage trains (method notes section 4): the shape stage trains the
 # 3D branch only, the kp stage the 2D branch only, later stages everything.

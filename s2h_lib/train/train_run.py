@@ -21,7 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from s2h_lib.losses.loss_config import GROUPS
-from s2h_lib.train.train_config import StageConfig, Supervision, TrainConfig, load_config
+from s2h_lib.losses.objective import Supervision
+from s2h_lib.train.train_config import StageConfig, TrainConfig, load_config
 
 # The headline numbers of a run (the FreiHAND protocol's, Procrustes-aligned), by metrics key.
 HEADLINE_METRICS: dict[str, str] = {

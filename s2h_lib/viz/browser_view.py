@@ -21,8 +21,7 @@ from torch.utils.data import Dataset
 
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.evaluation.eval_model import Predictor
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction, Predictor
 from s2h_lib.viz.figures import draw_mesh, mesh_figure, view_rotation
 from s2h_lib.viz.overlays import draw_overlay, mesh_alpha, save_figure
 

@@ -27,7 +27,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.hand_model import MM_PER_M, ManoLayer
 from s2h_lib.hand.hand_poses import (
     FINGER_JOINTS,
     JOINT_LIMITS_HIGH_DEG,
@@ -50,7 +50,6 @@ COEFF_RANGE = 3.0  # slider span of PCA coefficients and betas, in standard devi
 COEFF_STEP = 0.1
 ANGLE_MARGIN_DEG = 30.0  # joint sliders reach this far beyond the joint's limits
 ANGLE_STEP_DEG = 1.0
-MM_PER_M = 1000.0
 VIEW_MARGIN = 1.25  # axis half-range over the rest hand's radius, so posing never leaves the box
 # Look at the palm (MANO's palm faces -y) with the fingers (-x) pointing up.
 PALM_CAMERA = {"eye": {"x": 0.0, "y": -1.3, "z": 0.35}, "up": {"x": -1.0, "y": 0.0, "z": 0.0}}

@@ -20,13 +20,12 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from s2h_lib.atomic import atomic_open
-from s2h_lib.hand.hand_model import FREIHAND_PARENTS
+from s2h_lib.hand.hand_model import FINGER_COLOURS, FREIHAND_PARENTS, MM_PER_M
 
 SKIN_RGB = np.array([0.87, 0.68, 0.58])
 LIGHT_DIRECTION = np.array([0.3, 0.5, 1.0])  # towards the light, in the view frame
 AMBIENT = 0.35
 # FreiHAND-order parents of the 21 keypoints, used to draw bones.
-FINGER_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd")
 FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
 CONFIDENT_MARKER_SIZE = 16.0  # points^2 of a joint marker at confidence 1
 # Silhouette overlays: target only, rendered only, both.
@@ -200,7 +199,7 @@ def mesh_figure(
     verts: np.ndarray, faces: np.ndarray, keypoints: np.ndarray | None = None, title: str = ""
 ) -> go.Figure:
     """An interactive plotly figure: the mesh `(V, 3)` in millimetres, plus 21 keypoints."""
-    mm = np.asarray(verts, dtype=np.float32) * 1000.0
+    mm = np.asarray(verts, dtype=np.float32) * MM_PER_M
     data = [
         go.Mesh3d(
             x=mm[:, 0],
@@ -216,7 +215,7 @@ def mesh_figure(
         )
     ]
     if keypoints is not None:
-        kp = np.asarray(keypoints, dtype=np.float32) * 1000.0
+        kp = np.asarray(keypoints, dtype=np.float32) * MM_PER_M
         for finger in range(5):
             chain = [0, *range(1 + 4 * finger, 5 + 4 * finger)]
             data.append(

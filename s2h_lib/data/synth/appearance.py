@@ -2,7 +2,7 @@
 
 Everything here is drawn from a `numpy.random.Generator`, so one seed gives one look. Images are
 float `(H, W, 3)` numpy arrays in [0, 1] (channels last, as photo libraries hand them over); the
-renderer's side (`synthetic.py`) converts at the boundary.
+renderer's side (`generator.py`) converts at the boundary.
 
 Backgrounds mix real photos with procedural textures. The photos are the colour images shipped
 inside scikit-image's `data` module (no download), plus its greyscale photos tinted with a random

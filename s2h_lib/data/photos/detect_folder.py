@@ -32,8 +32,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.data.detector import Detection, DetectorConfig, HandDetector
 from s2h_lib.data.image_io import list_images, read_rgb
+from s2h_lib.data.photos.detector import Detection, DetectorConfig, HandDetector
 
 KEYPOINTS_FORMAT = "s2h-keypoints/1"
 # Each save rewrites the whole file: every 200 images costs little even for FreiHAND-sized folders
@@ -129,8 +129,8 @@ def load_keypoints_json(path: str | Path) -> FolderDetections:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
     if not isinstance(record, dict) or record.get("format") != KEYPOINTS_FORMAT:
         raise ValueError(
-            f"{path} is not a keypoints file of format {KEYPOINTS_FORMAT!r} "
-            "(an object with format, detector, images, failures; see s2h_lib.data.detect_folder)"
+            f"{path} is not a keypoints file of format {KEYPOINTS_FORMAT!r} (an object with "
+            "format, detector, images, failures; see s2h_lib.data.photos.detect_folder)"
         )
     try:
         images = {name: _parse_image(image) for name, image in record["images"].items()}

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from s2h_lib.data.crop import DEFAULT_MARGIN, CropBox
-from s2h_lib.data.detect_folder import detect_folder
-from s2h_lib.data.detector import Detection, DetectorConfig, crop_detection, detection_box
 from s2h_lib.data.image_io import list_images, read_rgb
+from s2h_lib.data.photos.detect_folder import detect_folder
+from s2h_lib.data.photos.detector import Detection, DetectorConfig, crop_detection, detection_box
 from s2h_lib.data.sample import HandSample
 
 
@@ -31,6 +32,16 @@ class PhotoHand:
     def name(self) -> str:
         """The sample name, "file.jpg#0" for the best hand of file.jpg."""
         return f"{self.file}#{self.rank}"
+
+
+def crop_photo_hand(
+    rgb: np.ndarray, hand: PhotoHand, size: int, margin: float = DEFAULT_MARGIN
+) -> tuple[CropBox, HandSample]:
+    """The box around a detected `hand` of the photo `rgb` (H, W, 3) and its `size` x `size`
+    crop, named after the hand ("file.jpg#0"); `crop_to_image` maps the crop back."""
+    detection = hand.detection
+    crop = crop_detection(rgb, detection, size, margin, name=hand.name)
+    return detection_box(detection, margin), crop
 
 
 class PhotoFolder(Dataset):
@@ -71,8 +82,8 @@ class PhotoFolder(Dataset):
 
     def __getitem__(self, index: int) -> HandSample:
         hand = self.hands[index]
-        rgb = read_rgb(self.folder / hand.file)
-        return crop_detection(rgb, hand.detection, self.size, self.margin, name=hand.name)
+        _, crop = crop_photo_hand(read_rgb(self.folder / hand.file), hand, self.size, self.margin)
+        return crop
 
     def crop_box(self, index: int) -> CropBox:
         """The box sample `index` was cropped from (for `crop_to_image`)."""

@@ -1,23 +1,5 @@
-"""S2H-Synth on disk: shard files, the manifest, and the resumable, parallel writer.
-
-Layout (N samples in a shard; clips add a time axis: (C, T, ...) and images `CCCCCC_TT.png`):
-
-    ROOT/manifest.json            written last: generator version, seed, config, counts, image
-                                  size, hand model, detector, noise parameters, shard list with
-                                  sha256 of every file, summary statistics
-    ROOT/contact_sheet.png        24 training samples with their keypoints drawn
-    ROOT/SPLIT/shard_SSS.zip      the images, one PNG per sample (`IIIIII.png`, stored uncompressed:
-                                  PNG is compressed already)
-    ROOT/SPLIT/shard_SSS.truth.npz   evaluation only: joints3d (N, 21, 3), verts (N, V, 3),
-                                  keypoints2d (N, 21, 2), pose (N, 48), betas (N, 10), trans (N, 3)
-                                  (float32, metres, camera frame), mask and occluder (N, H*W/8)
-                                  bit-packed silhouettes, visible (N, 21) bool, lights (N, 11),
-                                  skin (N, 3), view (N,) int8 (0 palm, 1 back, 2 side),
-                                  box_fraction (N,)
-    ROOT/SPLIT/shard_SSS.inputs.npz  what training reads, written last in a shard: K (N, 3, 3)
-                                  float64, keypoints_noise (N, 21, 2), confidence_noise (N, 21)
-                                  [, keypoints_detector, confidence_detector], index (N,) and
-                                  seed (N,) int64, config_hash
+"""S2H-Synth on disk, the writer: renders the shards, in parallel and resumably, and writes the
+manifest last (`layout.py` describes the files).
 
 Every file is written atomically and byte-for-byte reproducibly (fixed zip timestamps), so the
 same config gives the same files. A shard counts as done when its inputs file exists and carries
@@ -44,29 +26,20 @@ from PIL import Image
 from tqdm import tqdm
 
 from s2h_lib.atomic import atomic_open, atomic_write_bytes
-from s2h_lib.data.noise import NoiseModel, NoiseParams
-from s2h_lib.data.synthetic import (
-    GENERATOR_VERSION,
-    SPLITS,
-    SynthConfig,
-    SynthGenerator,
-    sample_seed,
+from s2h_lib.data.synth.config import GENERATOR_VERSION, SPLITS, SynthConfig, sample_seed
+from s2h_lib.data.synth.generator import SynthGenerator
+from s2h_lib.data.synth.layout import (
+    CONTACT_SHEET_NAME,
+    FLOAT_TRUTH,
+    MANIFEST_NAME,
+    PACKED_TRUTH,
+    image_name,
 )
+from s2h_lib.data.synth.noise import NoiseModel, NoiseParams
+from s2h_lib.data.synth.preview import write_contact_sheet
 
-MANIFEST_NAME = "manifest.json"
-CONTACT_SHEET_NAME = "contact_sheet.png"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same content, same bytes
-FLOAT_TRUTH = ("joints3d", "verts", "keypoints2d", "pose", "betas", "trans", "lights", "skin")
-PACKED_TRUTH = ("mask", "occluder")
 MAX_DEFAULT_WORKERS = 8
-
-
-class SynthDataError(FileNotFoundError):
-    """The benchmark folder, its manifest or one of its shards is missing or unreadable."""
-
-
-def build_hint(root: Path) -> str:
-    return f"run `s2h data synth --out {root}` first (or data_scripts/make_synth.py)"
 
 
 # ---- files ---------------------------------------------------------------------------------------
@@ -106,11 +79,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def image_name(index: int, frame: int | None = None) -> str:
-    """Zip member of sample `index` (or frame `frame` of clip `index`)."""
-    return f"{index:06d}.png" if frame is None else f"{index:06d}_{frame:02d}.png"
 
 
 # ---- the plan ------------------------------------------------------------------------------------
@@ -251,7 +219,7 @@ def default_workers() -> int:
 def make_generator(config: SynthConfig, noise: NoiseParams) -> SynthGenerator:
     detector = None
     if config.keypoints == "detector":
-        from s2h_lib.data.detector import HandDetector
+        from s2h_lib.data.photos.detector import HandDetector
 
         detector = HandDetector()
     return SynthGenerator(config, NoiseModel(noise), detector=detector)
@@ -339,8 +307,6 @@ def build_synth(
             bar.update(images_in(job, config))
     shards = shard_entries(root, jobs)
     if contact_sheet and shards["train"]:
-        from s2h_lib.data.synth_dataset import write_contact_sheet
-
         write_contact_sheet(root, shards["train"], config.image_size, root / CONTACT_SHEET_NAME)
     manifest = make_manifest(root, config, noise, fingerprint, jobs, shards)
     atomic_write_bytes(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
@@ -365,7 +331,7 @@ def _check_existing_manifest(root: Path, fingerprint: str) -> None:
 def _detector_info(config: SynthConfig) -> dict | None:
     if config.keypoints != "detector":
         return None
-    from s2h_lib.data.detector import DetectorConfig, import_mediapipe
+    from s2h_lib.data.photos.detector import DetectorConfig, import_mediapipe
 
     mediapipe = import_mediapipe()
 
@@ -436,7 +402,7 @@ def make_manifest(
     jobs: list[ShardJob],
     shards: dict[str, list[dict]],
 ) -> dict:
-    from s2h_lib.data.appearance import check_backgrounds
+    from s2h_lib.data.synth.appearance import check_backgrounds
     from s2h_lib.hand.hand_model import ManoLayer
 
     layer = ManoLayer(mano_root=config.mano_root)
@@ -465,23 +431,3 @@ def make_manifest(
             if config.count(split) > 0
         },
     }
-
-
-def read_manifest(root: str | Path) -> dict:
-    """The manifest of a built benchmark, with a clear error when it is not there."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise SynthDataError(f"S2H-Synth folder not found: {root}; {build_hint(root)}")
-    path = root / MANIFEST_NAME
-    if not path.is_file():
-        raise SynthDataError(
-            f"{path} is missing, so the benchmark in {root} is absent or unfinished; "
-            f"{build_hint(root)} (an interrupted build resumes where it stopped)"
-        )
-    manifest = json.loads(path.read_text())
-    if manifest.get("generator") != GENERATOR_VERSION:
-        raise SynthDataError(
-            f"{path} was written by generator {manifest.get('generator')!r}, this library reads "
-            f"{GENERATOR_VERSION!r}; rebuild: {build_hint(root)}"
-        )
-    return manifest

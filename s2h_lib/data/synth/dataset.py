@@ -1,4 +1,4 @@
-"""Torch datasets over a built S2H-Synth benchmark (`store.py` describes the files).
+"""Torch datasets over a built S2H-Synth benchmark (`layout.py` describes the files).
 
     SynthDataset(root, "train")                     HandSample per image, truth None
     SynthDataset(root, "test", with_truth=True)     ... with HandTruth, for evaluation
@@ -29,12 +29,16 @@ from torch.utils.data import Dataset
 from s2h_lib.data.crop import CropBox, apply_affine, update_intrinsics
 from s2h_lib.data.image_io import to_tensor
 from s2h_lib.data.sample import HandSample, HandTruth, collate_samples
-from s2h_lib.data.store import PACKED_TRUTH, SynthDataError, build_hint, image_name, read_manifest
+from s2h_lib.data.synth.layout import (
+    PACKED_TRUTH,
+    SynthDataError,
+    build_hint,
+    image_name,
+    read_manifest,
+)
 
 KEYPOINT_CHOICES = ("noise", "detector", "truth")
 STILL_SPLITS = ("train", "val", "test")
-CONTACT_SHEET_SAMPLES = 24
-CONTACT_SHEET_COLUMNS = 6
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -253,41 +257,3 @@ class SynthClips(_SynthBase):
         frames = [self._frame(i, t) for t in range(self.clip_length)]
         clip = collate_samples(frames)
         return self._finish(replace(clip, name=frames[0].name))
-
-
-# ---- preview -------------------------------------------------------------------------------------
-
-
-def write_contact_sheet(root: Path, entries: list[dict], image_size: int, path: Path) -> None:
-    """A PNG of the first training images with their stored (noise-model) keypoints drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from s2h_lib.atomic import atomic_open
-    from s2h_lib.viz.figures import draw_skeleton_2d
-
-    arrays = ShardArrays(root, entries, image_size)
-    count = min(CONTACT_SHEET_SAMPLES, len(arrays))
-    if count == 0:
-        return
-    rows = -(-count // CONTACT_SHEET_COLUMNS)
-    fig, axes = plt.subplots(
-        rows, CONTACT_SHEET_COLUMNS, figsize=(2 * CONTACT_SHEET_COLUMNS, 2 * rows), squeeze=False
-    )
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= count:
-            continue
-        ax.imshow(arrays.image(i))
-        confidence = arrays.inputs["confidence_noise"][i]
-        if confidence.max() > 0:
-            draw_skeleton_2d(ax, arrays.inputs["keypoints_noise"][i], confidence=confidence)
-        ax.set_xlim(-0.5, image_size - 0.5)
-        ax.set_ylim(image_size - 0.5, -0.5)
-        ax.set_title(f"train/{int(arrays.inputs['index'][i]):06d}", fontsize=7)
-    fig.tight_layout()
-    with atomic_open(path) as file:
-        fig.savefig(file, format="png", dpi=100)
-    plt.close(fig)

@@ -31,8 +31,9 @@ import numpy as np
 
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.hand.hand_model import NUM_KEYPOINTS
+from s2h_lib.paths import ASSETS_DIR
 
-DEFAULT_NOISE_PATH = Path(__file__).resolve().parent.parent / "assets" / "detector_noise.json"
+DEFAULT_NOISE_PATH = ASSETS_DIR / "detector_noise.json"
 # FreiHAND-order keypoints of each finger, thumb to pinky, base to tip.
 FINGER_KEYPOINTS = tuple(tuple(range(1 + 4 * f, 5 + 4 * f)) for f in range(5))
 MIN_HAND_SIZE_PX = 1.0
