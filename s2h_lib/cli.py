@@ -261,6 +261,14 @@ def add_data_commands(data: argparse._SubParsersAction) -> None:
     detect.set_defaults(run=_data_detect)
 
 
+def _add_assignments(
+    command: argparse.ArgumentParser, flag: str, metavar: str, help_text: str
+) -> None:
+    """A repeatable `flag NAME=VALUE` option of `command`, collected as a list of strings for
+    `parse_assignments`."""
+    command.add_argument(flag, action="append", default=[], metavar=metavar, help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2h", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -313,12 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="a preset name or a YAML file")
     train.add_argument("--out", type=Path, required=True, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
-    train.add_argument(
+    _add_assignments(
+        train,
         "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set seed=3 --set data.root=data/x",
+        "KEY=VALUE",
+        "override a config value, e.g. --set seed=3 --set data.root=data/x",
     )
     train.set_defaults(run=_train)
 
@@ -371,12 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument(
         "--notebook", type=Path, help="the training notebook (default: the repository's 05)"
     )
-    ablate.add_argument(
+    _add_assignments(
+        ablate,
         "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="another notebook-05 parameter (YAML value), e.g. --param batch_size=16",
+        "NAME=VALUE",
+        "another notebook-05 parameter (YAML value), e.g. --param batch_size=16",
     )
     ablate.set_defaults(run=_ablate)
     return parser

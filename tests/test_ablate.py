@@ -23,6 +23,7 @@ from s2h_lib.experiments.ablate import (
     run_ablation,
     seed_list,
 )
+from s2h_lib.lab.notebook import NotebookParameterError
 from s2h_lib.train.train_run import HEADLINE_METRICS
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_train.ipynb"
@@ -181,6 +182,15 @@ def test_bad_arguments_are_refused_with_a_reason(tmp_path):
         run_ablation(["texture"], 1, tmp_path, notebook=tmp_path / "missing.ipynb")
     with pytest.raises(ValueError, match="workers must be >= 1"):
         run_ablation(["texture"], 1, tmp_path, workers=0, notebook=NOTEBOOK)
+
+
+def test_parameters_the_training_notebook_refuses_stop_the_grid_before_any_run(tmp_path):
+    bad = {"step": 3, "batch_size": "4"}
+    with pytest.raises(NotebookParameterError) as error:
+        run_ablation(["texture"], 1, tmp_path, params=bad, notebook=NOTEBOOK, runner=fake_runner)
+    assert "did you mean 'steps'?" in str(error.value)
+    assert "parameter 'batch_size' must be int | None, got str '4'" in str(error.value)
+    assert not list(tmp_path.iterdir()), "no run started"
 
 
 def test_cli_ablate_runs_the_grid(tmp_path, monkeypatch, capsys):

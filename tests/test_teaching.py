@@ -1,4 +1,5 @@
-"""The teaching notebooks' glue: photo detection, mesh rebuilding, camera views."""
+"""The notebook helpers of s2h_lib.lab that teach (photo hands and answers, camera views,
+synth samples, the noise check, loss terms, appearance, truth comparison)."""
 
 from __future__ import annotations
 
@@ -18,32 +19,23 @@ from s2h_lib.data.synth.noise import NoiseParams
 from s2h_lib.evaluation.metrics import pa_mpjpe_mm
 from s2h_lib.fit.fitter import FitConfig, default_hand_model
 from s2h_lib.hand.rotations import axis_angle_to_matrix
-from s2h_lib.lab.teaching import (
+from s2h_lib.lab.appearance import NEUTRAL_GREY, appearance_figure, appearance_renders
+from s2h_lib.lab.camera_views import camera_view_rotation, camera_views_figure
+from s2h_lib.lab.loss_schedule import ablation_table, stage_table, vanished_terms
+from s2h_lib.lab.noise_check import noise_check
+from s2h_lib.lab.photo_answers import (
     FITTED,
     NETWORK,
-    NEUTRAL_GREY,
     REFINED,
     TOUR_PRESET,
-    ablation_table,
-    appearance_figure,
-    appearance_renders,
-    camera_view_rotation,
-    camera_views_figure,
-    clip_frames,
-    first_photo,
     hand_mesh,
-    inspect_terms,
-    joint_arrows,
     network_refined_and_fit,
-    noise_check,
-    predictions_figure,
-    samples_figure,
-    stage_table,
-    synth_root,
     tour_model,
-    truth_comparison_figure,
-    vanished_terms,
 )
+from s2h_lib.lab.photo_hands import predictions_figure
+from s2h_lib.lab.synth_samples import clip_frames, samples_figure, synth_root
+from s2h_lib.lab.term_inspection import inspect_terms, joint_arrows
+from s2h_lib.lab.truth_comparison import truth_comparison_figure
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import compute_losses
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
@@ -55,6 +47,7 @@ from s2h_lib.predict import (
     crop_reprojection_px,
     detect_photo,
     photo_crop,
+    photo_paths,
     predict_hand,
     prediction_mesh,
     seen_in_crop,
@@ -340,16 +333,16 @@ def test_ablation_and_stage_tables():
 TOUR_NET = ModelConfig(num_stacks=1, keypoint_features=8, hourglass_depth=1)
 
 
-def test_first_photo_takes_a_file_or_the_first_photo_of_a_folder(tmp_path: Path):
+def test_photo_paths_take_a_file_or_the_photos_of_a_folder_by_name(tmp_path: Path):
     for name in ("b.png", "a.jpg", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
-    assert first_photo(tmp_path) == tmp_path / "a.jpg"
-    assert first_photo(tmp_path / "b.png") == tmp_path / "b.png"
-    with pytest.raises(FileNotFoundError, match="neither a photo nor a folder"):
-        first_photo(tmp_path / "missing")
+    assert photo_paths(tmp_path) == [tmp_path / "a.jpg", tmp_path / "b.png"]
+    assert photo_paths(tmp_path / "b.png") == [tmp_path / "b.png"]
+    with pytest.raises(FileNotFoundError, match="no such photo or folder"):
+        photo_paths(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no photo"):
-        first_photo(tmp_path / "empty")
+        photo_paths(tmp_path / "empty")
 
 
 def test_tour_model_loads_a_trained_network_or_says_it_is_untrained(tmp_path: Path):

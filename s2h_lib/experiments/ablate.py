@@ -34,7 +34,8 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.lab.notebook import run_notebook
+from s2h_lib.lab.notebook import declared_parameters, parameters_from_namespace, run_notebook
+from s2h_lib.lab.notebook_params import TrainParams
 from s2h_lib.losses.loss_config import GROUPS
 from s2h_lib.paths import in_repo
 from s2h_lib.train.train_run import HEADLINE_METRICS
@@ -121,15 +122,19 @@ def is_finished(spec: RunSpec) -> bool:
     return (spec.out_dir / RUN_RECORD).is_file()
 
 
-def execute_run(spec: RunSpec, params: Mapping[str, object], notebook: str | Path) -> Path:
-    """Run the training notebook for `spec` (headless) into its folder; return the folder."""
-    parameters = {
-        **params,
+def per_run_parameters(spec: RunSpec) -> dict[str, object]:
+    """The notebook parameters `spec` sets (`PER_RUN_PARAMETERS`)."""
+    return {
         "out_dir": str(spec.out_dir.resolve()),
         "ablate": list(spec.ablate),
         "seed": spec.seed,
         "interactive": False,
     }
+
+
+def execute_run(spec: RunSpec, params: Mapping[str, object], notebook: str | Path) -> Path:
+    """Run the training notebook for `spec` (headless) into its folder; return the folder."""
+    parameters = {**params, **per_run_parameters(spec)}
     run_notebook(notebook, spec.out_dir / EXECUTED_NOTEBOOK, parameters)
     return spec.out_dir
 
@@ -143,6 +148,13 @@ def _absolute_paths(params: Mapping[str, object]) -> dict[str, object]:
     if isinstance(resolved.get("data_root"), str):
         resolved["data_root"] = str(Path(resolved["data_root"]).expanduser().resolve())
     return resolved
+
+
+def check_run_parameters(notebook: Path, params: Mapping[str, object]) -> None:
+    """Raise `NotebookParameterError` before any run when `params`, over the notebook's declared
+    defaults and with what each run sets, would not pass `TrainParams` in the notebook."""
+    per_run = per_run_parameters(RunSpec(BASELINE, (), 0, Path(".")))
+    parameters_from_namespace(TrainParams, {**declared_parameters(notebook), **params, **per_run})
 
 
 def _run_all(
@@ -191,8 +203,9 @@ def run_ablation(
         `seed` and `interactive` are set per run.
     workers: runs at a time (each in its own process, with its own kernel).
     runner: what executes one run (None: `execute_run`); it must be picklable when workers > 1.
-    Finished runs (their metrics.json exists) are skipped. Runs that fail are reported in the
-    result's `failed` and left out of the summary; if none finished, RuntimeError.
+    The parameters are checked against `TrainParams` before the first run. Finished runs (their
+    metrics.json exists) are skipped. Runs that fail are reported in the result's `failed` and
+    left out of the summary; if none finished, RuntimeError.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -205,6 +218,7 @@ def run_ablation(
             f"training notebook {notebook} not found; pass notebook= the path of "
             "notebooks/05_train.ipynb (the default is relative to the repository root)"
         )
+    check_run_parameters(notebook, params or {})
     out = Path(out)
     specs = plan_runs(grid, seeds, out)
     todo = [spec for spec in specs if not is_finished(spec)]

@@ -25,24 +25,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.data.factory import make_dataset
-from s2h_lib.evaluation.eval_model import (
-    evaluate_predictor,
-    evaluated_once,
-    load_trained_model,
-    model_predictor,
-)
+from s2h_lib.evaluation.eval_model import evaluate_predictor, evaluated_once
 from s2h_lib.experiments.ablate import summary_csv, summary_markdown, summary_rows
+from s2h_lib.experiments.scored_run import scored_samples, train_and_score
 from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, fit_predictor
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.train.train_config import TrainConfig
 from s2h_lib.train.train_run import run_config
-from s2h_lib.train.trainer import MODEL_NAME, train
 
 
 @dataclass(frozen=True)
@@ -129,30 +122,20 @@ def _folder(name: str) -> str:
     return name.replace(" ", "_")
 
 
-def _test_set(train_config: TrainConfig, samples: int | None) -> Dataset:
-    test = make_dataset(train_config.data, "test", with_truth=True)
-    return test if samples is None else Subset(test, range(min(samples, len(test))))
-
-
 def _run_variant(config: AccuracyConfig, variant: str, seed: int, progress: bool) -> dict:
-    train_config = variant_config(config, variant, seed)
-    run_dir = Path(config.out) / _folder(variant) / f"seed{seed}"
-
-    def score(folder: Path) -> dict:
-        if not (run_dir / MODEL_NAME).is_file():
-            train(train_config, run_dir, resume=True, progress=progress)
-        model, _ = load_trained_model(run_dir / MODEL_NAME)
-        test = _test_set(train_config, config.eval_samples)
-        predictor = model_predictor(model)
-        return evaluate_predictor(predictor, model.faces, test, folder, progress=progress)
-
-    record = evaluated_once(run_dir / "eval", score)
-    return {**record, "ablate": list(VARIANTS[variant].ablate)}
+    run = train_and_score(
+        variant_config(config, variant, seed),
+        Path(config.out) / _folder(variant) / f"seed{seed}",
+        split="test",
+        samples=config.eval_samples,
+        progress=progress,
+    )
+    return {**run.report, "ablate": list(VARIANTS[variant].ablate)}
 
 
 def _run_baselines(config: AccuracyConfig, progress: bool) -> dict[str, dict]:
     train_config = variant_config(config, "self", 0)
-    test = _test_set(train_config, config.eval_samples)
+    test = scored_samples(train_config.data, "test", config.eval_samples)
     predictors = {
         FITTING: fit_predictor(FitConfig(steps=config.fit_steps)),
         MEAN_POSE: mean_pose_predictor(),

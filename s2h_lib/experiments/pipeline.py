@@ -14,23 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from torch.utils.data import Subset
-
-from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.synth.config import SynthConfig
 from s2h_lib.data.synth.store import build_synth
 from s2h_lib.evaluation.eval_model import (
     evaluate_predictor,
     evaluated_once,
-    load_trained_model,
-    model_predictor,
 )
 from s2h_lib.evaluation.report import findings, write_report
+from s2h_lib.experiments.scored_run import train_and_score
 from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, fit_predictor
 from s2h_lib.fit.refine import refine_predictor
 from s2h_lib.train.train_config import load_config, merge_nested
-from s2h_lib.train.trainer import MODEL_NAME, train
 
 NETWORK, REFINED = "self-supervised network", "network + refinement"
 
@@ -74,23 +69,24 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
     overrides = {"data": {"root": config.data_root}, "seed": config.seed}
     train_config = load_config(config.preset, merge_nested(overrides, config.train_overrides))
     run_dir = out / "train"
-    if not (run_dir / MODEL_NAME).is_file():
-        train(train_config, run_dir, resume=True, progress=progress)
-    model, _ = load_trained_model(run_dir / MODEL_NAME)
-
-    test = make_dataset(train_config.data, "test", with_truth=True)
-    if config.eval_samples is not None:
-        test = Subset(test, range(min(config.eval_samples, len(test))))
-    faces = model.faces
+    network = train_and_score(
+        train_config,
+        run_dir,
+        split="test",
+        samples=config.eval_samples,
+        eval_dir=_eval_dir(out, NETWORK),
+        progress=progress,
+    )
+    test, faces = network.samples, network.model.faces
     fit_config = FitConfig(steps=config.fit_steps, seed=config.seed)
-    methods = {
-        NETWORK: model_predictor(model),
-        REFINED: refine_predictor(model),
+    baselines = {
+        REFINED: refine_predictor(network.model),
         FITTING: fit_predictor(fit_config),
         MEAN_POSE: mean_pose_predictor(),
     }
-    rows = {name: _score(name, p, faces, test, out, progress) for name, p in methods.items()}
-    eval_dirs = {name: _eval_dir(out, name) for name in methods}
+    rows = {NETWORK: network.report}
+    rows |= {name: _score(name, p, faces, test, out, progress) for name, p in baselines.items()}
+    eval_dirs = {name: _eval_dir(out, name) for name in rows}
     notes = (
         f"Preset <code>{config.preset}</code>, seed {config.seed}, trained on S2H-Synth "
         f"({config.synth.train} images) from images and noisy 2D keypoints only; scored on "

@@ -1,16 +1,15 @@
 """Parameters and headless runs of the numbered notebooks (papermill).
 
 papermill injects parameters as plain assignments right after the cell tagged `parameters`. It
-only warns about names the notebook does not declare, and never checks a type. So each notebook
-describes its parameters with a dataclass (types only, the defaults stay in the parameters cell
-where papermill reads them) and validates them in the cell right after:
+only warns about names the notebook does not declare, and never checks a type. So a notebook
+declares its parameters once, in that cell (name, default, comment), and the cell right after
+checks them against a dataclass that says what each may hold (types and ranges only, no
+defaults; `notebook_params` holds one per notebook):
 
-    @dataclass(frozen=True)
-    class Params:
-        out_dir: str
-        steps: int = at_least(1)
+    params = parameters_from_namespace(TrainParams, globals())
 
-    params = parameters_from_namespace(Params, globals())
+`declared_parameters` reads a notebook's parameters cell without running it, so a test (and
+`s2h ablate`, before its runs) can check the declaration against the dataclass.
 
 A path parameter declared with `repo_path()` comes out absolute, a relative value taken from
 the repository root (`s2h_lib.paths`), so the defaults mean the same folders whether the kernel
@@ -22,6 +21,7 @@ that cell. `notebook_problems` and `strip_outputs` keep the committed notebooks 
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import math
@@ -216,6 +216,33 @@ def parameters_from_namespace(cls: type[T], namespace: Mapping[str, object]) -> 
             f"{len(problems)} bad notebook parameter(s):\n  " + "\n  ".join(problems)
         )
     return cls(**values)
+
+
+def declared_parameters(path: str | Path) -> dict[str, object]:
+    """The parameters the notebook at `path` declares, name -> default, read from its first
+    code cell (tagged `parameters`) without running it. That cell may hold only `name = value`
+    lines with literal values (and comments): anything else raises ValueError."""
+    path = Path(path)
+    code_cells = [c for c in _read_notebook(path).get("cells", []) if c.get("cell_type") == "code"]
+    if not code_cells or PARAMETERS_TAG not in code_cells[0].get("metadata", {}).get("tags", []):
+        raise ValueError(f"{path.name}: the first code cell must be tagged '{PARAMETERS_TAG}'")
+    source = code_cells[0]["source"]
+    declared = {}
+    for statement in ast.parse(source if isinstance(source, str) else "".join(source)).body:
+        single_name = isinstance(statement, ast.Assign) and len(statement.targets) == 1
+        if not (single_name and isinstance(statement.targets[0], ast.Name)):
+            raise ValueError(
+                f"{path.name}: the parameters cell may only assign literals to names, "
+                f"found {ast.unparse(statement)!r}"
+            )
+        try:
+            declared[statement.targets[0].id] = ast.literal_eval(statement.value)
+        except ValueError as error:
+            raise ValueError(
+                f"{path.name}: parameter {statement.targets[0].id!r} must be a literal, "
+                f"got {ast.unparse(statement.value)!r}"
+            ) from error
+    return declared
 
 
 # --------------------------------------------------------------------------------------------

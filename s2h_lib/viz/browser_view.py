@@ -22,12 +22,9 @@ from torch.utils.data import Dataset
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.net.prediction import HandPrediction, Predictor
-from s2h_lib.viz.figures import draw_mesh, mesh_figure, view_rotation
+from s2h_lib.viz.figures import CAMERA_TO_VIEW, draw_mesh, mesh_figure, view_rotation
 from s2h_lib.viz.overlays import draw_overlay, mesh_alpha, save_figure
 
-# OpenCV camera frame (x right, y down, z forward) to viz's view frame (x right, y up, z to
-# the viewer).
-CAMERA_TO_VIEW = np.diag([1.0, -1.0, -1.0])
 PANEL_INCHES = 2.6
 
 

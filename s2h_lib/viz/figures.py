@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
@@ -32,6 +33,9 @@ CONFIDENT_MARKER_SIZE = 16.0  # points^2 of a joint marker at confidence 1
 TARGET_RGB = np.array([0.2, 0.8, 0.3])
 RENDERED_RGB = np.array([0.85, 0.25, 0.75])
 OVERLAP_RGB = np.array([1.0, 1.0, 1.0])
+# OpenCV camera frame (x right, y down, z forward) to the view frame (x right, y up, z to the
+# viewer).
+CAMERA_TO_VIEW = np.diag([1.0, -1.0, -1.0])
 
 
 def view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
@@ -45,6 +49,21 @@ def view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     spin = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
     tilt = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(e), -np.sin(e)], [0.0, np.sin(e), np.cos(e)]])
     return tilt @ base @ spin
+
+
+def image_array(image: torch.Tensor) -> np.ndarray:
+    """A (3, H, W) image tensor as the (H, W, 3) array in [0, 1] that `imshow` draws."""
+    return image.detach().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+
+
+def blank_axes(figure: Figure, count: int, columns: int) -> list[Axes]:
+    """`count` axes on a grid of `columns` columns (as many rows as they need), every axis of
+    the grid without ticks or frame (the unused ones stay blank)."""
+    rows = -(-count // columns)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    return list(axes[:count])
 
 
 def shade_faces(
