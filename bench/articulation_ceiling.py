@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.evaluation.metrics import procrustes_align_batch
+from s2h_lib.evaluation.alignment import procrustes_align_batch
 from s2h_lib.fit.baselines import mean_pose_predictor
 from s2h_lib.fit.fitter import FitConfig, default_hand_model
 from s2h_lib.hand.hand_model import ManoLayer

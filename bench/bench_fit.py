@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.evaluation.metrics import procrustes_align_batch
+from s2h_lib.evaluation.alignment import procrustes_align_batch
 from s2h_lib.fit.fit_start import random_rotations
 from s2h_lib.fit.fitter import FitConfig, default_hand_model, fit_batch
 

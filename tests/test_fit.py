@@ -17,8 +17,8 @@ from torch.utils.data import Dataset
 
 from s2h_lib.cli import main
 from s2h_lib.data.sample import HandSample, HandTruth
+from s2h_lib.evaluation.alignment import procrustes_align_batch
 from s2h_lib.evaluation.eval_model import evaluate_predictor
-from s2h_lib.evaluation.metrics import procrustes_align_batch
 from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
 from s2h_lib.fit.fitter import (
     INITIAL_RESTART,

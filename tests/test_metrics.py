@@ -10,21 +10,19 @@ import torch
 from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.transform import Rotation
 
-from s2h_lib.evaluation.metrics import (
-    NOT_AVAILABLE,
-    MetricConfig,
+from s2h_lib.evaluation.alignment import procrustes_align, procrustes_align_batch
+from s2h_lib.evaluation.curves import area_under_curve, f_scores, pck_curve
+from s2h_lib.evaluation.errors import (
     acceleration_error,
-    area_under_curve,
-    evaluate,
-    f_scores,
     hand_box_size,
     jitter,
     pa_mpjpe_mm,
-    pck_curve,
-    procrustes_align,
-    procrustes_align_batch,
     projected_size_ratio,
-    summarise,
+)
+from s2h_lib.evaluation.metrics import (
+    NOT_AVAILABLE,
+    MetricConfig,
+    evaluate,
     summary_keys,
 )
 
@@ -86,7 +84,7 @@ def test_similarity_transformed_prediction_has_zero_pa_error_but_large_mpjpe() -
     def move(points: np.ndarray) -> np.ndarray:
         return 1.3 * points @ rotation.T + shift
 
-    summary = summarise(move(gt), gt, move(gt_verts), gt_verts)
+    summary = evaluate(move(gt), gt, move(gt_verts), gt_verts).summary
     assert summary["pa_mpjpe_mm"] == pytest.approx(0.0, abs=ALIGNED_ZERO_MM)
     assert summary["pa_mpvpe_mm"] == pytest.approx(0.0, abs=ALIGNED_ZERO_MM)
     assert summary["pa_auc_joints_0_50mm"] == pytest.approx(PERFECT_ALIGNED_AUC)
@@ -115,7 +113,7 @@ def test_pa_mpjpe_per_sample_is_zero_after_a_similarity_and_the_evaluations_othe
     pred = random_hands(7, 3)
     per_sample = pa_mpjpe_mm(pred, gt)
     assert per_sample.shape == (3,) and (per_sample > 1.0).all()
-    assert per_sample.mean() == pytest.approx(summarise(pred, gt)["pa_mpjpe_mm"], rel=1e-12)
+    assert per_sample.mean() == pytest.approx(evaluate(pred, gt).summary["pa_mpjpe_mm"], rel=1e-12)
     with pytest.raises(ValueError, match=r"gt must have shape \(B, 21, 3\)"):
         pa_mpjpe_mm(pred, gt[:, :20])
 
@@ -226,14 +224,14 @@ def test_summary_reports_temporal_metrics_of_consecutive_clips() -> None:
     gt = np.concatenate([still_clip(6), still_clip(6)])
     pred = gt.copy()
     pred[1, :, 1:, 2] += 0.001 * (-1.0) ** np.arange(6)[:, None]
-    summary = summarise(pred.reshape(12, 21, 3), gt.reshape(12, 21, 3), clip_length=6)
+    summary = evaluate(pred.reshape(12, 21, 3), gt.reshape(12, 21, 3), clip_length=6).summary
     assert summary["num_clips"] == 2
     assert summary["jitter_mm_per_frame3"] == pytest.approx(8.0 * 20 / 21 / 2)
     assert summary["gt_jitter_mm_per_frame3"] == pytest.approx(0.0)
     # second differences of +-1 mm are +-4 mm on 20 joints of the second clip
     assert summary["accel_error_mm_per_frame2"] == pytest.approx(4.0 * 20 / 21 / 2)
     with pytest.raises(ValueError, match="divisor of the sample count 12"):
-        summarise(pred.reshape(12, 21, 3), gt.reshape(12, 21, 3), clip_length=5)
+        evaluate(pred.reshape(12, 21, 3), gt.reshape(12, 21, 3), clip_length=5)
 
 
 # ---------------------------------------------------------------- 2D
@@ -247,9 +245,9 @@ def test_2d_pck_and_endpoint_error_by_hand() -> None:
     pred[:, :7, 1] += 3.0  # 7 keypoints off by 3 px
     pred[:, 7:14, 0] += 8.0  # 7 by 8 px
     pred[:, 14:, 0] += 15.0  # 7 by 15 px
-    summary = summarise(
+    summary = evaluate(
         np.zeros((2, 21, 3)), np.zeros((2, 21, 3)), pred_keypoints2d=pred, gt_keypoints2d=gt
-    )
+    ).summary
     assert summary["epe2d_px"] == pytest.approx((3 + 8 + 15) / 3)
     assert summary["pck2d_5px"] == pytest.approx(1 / 3)
     assert summary["pck2d_10px"] == pytest.approx(2 / 3)
@@ -269,9 +267,9 @@ def test_projected_size_ratio_flags_a_collapsed_projection() -> None:
     pred[1] = 50.0  # every keypoint on one point: ratio 0
     ratio = projected_size_ratio(pred, gt)
     np.testing.assert_allclose(ratio, [0.5, 0.0])
-    summary = summarise(
+    summary = evaluate(
         np.zeros((2, 21, 3)), np.zeros((2, 21, 3)), pred_keypoints2d=pred, gt_keypoints2d=gt
-    )
+    ).summary
     assert summary["projected_size_ratio"] == pytest.approx(0.25)
 
 
@@ -295,7 +293,7 @@ def test_vertex_metrics_only_count_samples_with_a_mesh() -> None:
 def test_no_mesh_gives_not_available_and_never_nan() -> None:
     gt = random_hands(11, 3)
     verts = random_hands(12, 3, points=10)
-    summary = summarise(gt + 0.001, gt, verts, verts, np.zeros(3, bool))
+    summary = evaluate(gt + 0.001, gt, verts, verts, np.zeros(3, bool)).summary
     assert list(summary) == summary_keys()
     for key in ("mpvpe_mm", "pa_mpvpe_mm", "auc_verts_0_50mm", "pa_f_score_15mm", "epe2d_px"):
         assert summary[key] == NOT_AVAILABLE
@@ -308,34 +306,34 @@ def test_nan_prediction_raises_naming_the_samples() -> None:
     pred = gt.copy()
     pred[[2, 4], 3, 0] = np.nan
     with pytest.raises(ValueError, match=r"pred_joints contains NaN or inf in 2 of 6.*\[2, 4\]"):
-        summarise(pred, gt)
+        evaluate(pred, gt)
     verts = random_hands(14, 6, points=10)
     bad_verts = verts.copy()
     bad_verts[1] = np.inf
     with pytest.raises(ValueError, match=r"pred_verts \(samples with a mesh\) contains NaN"):
-        summarise(gt, gt, bad_verts, verts)
+        evaluate(gt, gt, bad_verts, verts)
     has_mesh = np.ones(6, bool)
     has_mesh[1] = False  # the broken sample is not scored, so it is not an error
-    assert summarise(gt, gt, bad_verts, verts, has_mesh)["num_with_mesh"] == 5
+    assert evaluate(gt, gt, bad_verts, verts, has_mesh).summary["num_with_mesh"] == 5
 
 
 def test_bad_shapes_and_missing_partners_are_explained() -> None:
     gt = random_hands(15, 2)
     with pytest.raises(ValueError, match=r"pred_joints must have shape \(N, 21, 3\)"):
-        summarise(gt[:, :20], gt)
+        evaluate(gt[:, :20], gt)
     with pytest.raises(
         ValueError, match=r"gt_joints has shape \(3, 21, 3\) \(N=3\), but an earlier input has N=2"
     ):
-        summarise(gt, random_hands(15, 3))
+        evaluate(gt, random_hands(15, 3))
     verts = random_hands(16, 2, points=10)
     with pytest.raises(ValueError, match="pred_verts was given without gt_verts"):
-        summarise(gt, gt, verts)
+        evaluate(gt, gt, verts)
     with pytest.raises(ValueError, match="V=9"):
-        summarise(gt, gt, verts, verts[:, :9])
+        evaluate(gt, gt, verts, verts[:, :9])
     with pytest.raises(ValueError, match="has_mesh marks samples with a mesh"):
-        summarise(gt, gt, has_mesh=np.ones(2, bool))
+        evaluate(gt, gt, has_mesh=np.ones(2, bool))
     with pytest.raises(ValueError, match="nothing to evaluate"):
-        summarise(gt[:0], gt[:0])
+        evaluate(gt[:0], gt[:0])
     with pytest.raises(ValueError, match="positive"):
         MetricConfig(fscore_thresholds_m=(0.0,))
 
@@ -343,5 +341,5 @@ def test_bad_shapes_and_missing_partners_are_explained() -> None:
 def test_torch_tensors_score_like_numpy() -> None:
     gt = random_hands(17, 3)
     pred = gt + 0.002
-    expected = summarise(pred, gt)
-    assert summarise(torch.from_numpy(pred), torch.from_numpy(gt)) == expected
+    expected = evaluate(pred, gt).summary
+    assert evaluate(torch.from_numpy(pred), torch.from_numpy(gt)).summary == expected

@@ -16,7 +16,7 @@ from s2h_lib.data.photos.detector import Detection, crop_to_image
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.data.synth.layout import MANIFEST_NAME
 from s2h_lib.data.synth.noise import NoiseParams
-from s2h_lib.evaluation.metrics import pa_mpjpe_mm
+from s2h_lib.evaluation.errors import pa_mpjpe_mm
 from s2h_lib.fit.fitter import FitConfig, default_hand_model
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.lab.appearance import NEUTRAL_GREY, appearance_figure, appearance_renders

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config
-from s2h_lib.evaluation.metrics import jitter
+from s2h_lib.evaluation.errors import jitter
 
 
 def jitter_without_smoothness(clip: HandSample, config: FitConfig) -> tuple[FitConfig, float]:

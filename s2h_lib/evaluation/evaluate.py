@@ -28,12 +28,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from s2h_lib.atomic import atomic_open, atomic_write_bytes
+from s2h_lib.evaluation.curves import area_under_curve
 from s2h_lib.evaluation.metrics import (
     FREIHAND_PROTOCOL,
     NOT_AVAILABLE,
     Evaluation,
     MetricConfig,
-    area_under_curve,
     evaluate,
 )
 

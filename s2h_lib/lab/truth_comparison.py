@@ -8,7 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.evaluation.metrics import pa_mpjpe_mm
+from s2h_lib.evaluation.errors import pa_mpjpe_mm
 from s2h_lib.lab.camera_views import side_view
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.viz.figures import draw_mesh

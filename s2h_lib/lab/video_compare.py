@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.evaluation.metrics import acceleration_error, jitter, pa_mpjpe_mm
+from s2h_lib.evaluation.errors import acceleration_error, jitter, pa_mpjpe_mm
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.train.train_config import StageConfig, TrainConfig

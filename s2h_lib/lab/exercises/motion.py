@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.evaluation.metrics import jitter
+from s2h_lib.evaluation.errors import jitter
 from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config
 from s2h_lib.lab.exercises.verdict import (
     MEASURE_TOLERANCE,

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from s2h_lib.evaluation.metrics import area_under_curve, procrustes_align
+from s2h_lib.evaluation.alignment import procrustes_align
+from s2h_lib.evaluation.curves import area_under_curve
 from s2h_lib.lab.exercises.verdict import (
     CHECK_SEED,
     TOLERANCE,
