@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from s2h_lib.hand import mano_io
-from s2h_lib.hand.hand_model import FREIHAND_FROM_MANO, ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_io import MANO_PARENTS
+from s2h_lib.hand.skeleton import FREIHAND_FROM_MANO
 
 BATCHES = (1, 64, 256, 1024)
 NCOMPS = 30  # S2HAND's setting: 30 PCA coefficients, hand mean added

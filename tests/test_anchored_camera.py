@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from s2h_lib.hand.hand_model import MIDDLE_PROXIMAL_LENGTH_M, ManoLayer, middle_proximal_length
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.skeleton import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
 from s2h_lib.net.camera_solve import (
     CAMERA_Y,
     CAMERA_Z,

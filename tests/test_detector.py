@@ -24,7 +24,7 @@ from s2h_lib.data.photos.detector import (
     detection_box,
     joint_confidence,
 )
-from s2h_lib.hand.hand_model import FINGERS, FREIHAND_TIPS
+from s2h_lib.hand.skeleton import FINGERS, FREIHAND_TIPS
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 
 pytest.importorskip(

@@ -31,8 +31,9 @@ from s2h_lib.fit.fitter import (
     select_frames,
 )
 from s2h_lib.fit.refine import refine_batch
-from s2h_lib.hand.hand_model import ManoLayer, middle_proximal_length
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
+from s2h_lib.hand.skeleton import middle_proximal_length
 from s2h_lib.losses.objective import render_prediction
 from s2h_lib.net.camera_solve import about_axis
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera

@@ -10,19 +10,17 @@ from conftest import MIRROR
 from scipy.spatial.transform import Rotation
 
 from s2h_lib.hand import mano_io
-from s2h_lib.hand.hand_model import (
+from s2h_lib.hand.hand_model import ManoLayer, axisang_to_pca, pca_to_axisang
+from s2h_lib.hand.mano_io import MANO_PARENTS
+from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_rotation_6d, mirror_axis_angle
+from s2h_lib.hand.skeleton import (
     FREIHAND_BONES,
     FREIHAND_FROM_MANO,
     FREIHAND_PARENTS,
     FREIHAND_TIPS,
-    ManoLayer,
-    axisang_to_pca,
     freihand_to_mano,
     mano_to_freihand,
-    pca_to_axisang,
 )
-from s2h_lib.hand.mano_io import MANO_PARENTS
-from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_rotation_6d, mirror_axis_angle
 
 F64 = torch.float64
 MIDDLE_TIP = 12  # FreiHAND index of the middle fingertip; the official left file moves it

@@ -19,7 +19,8 @@ from s2h_lib.data.ho3d import (
     held_out_recordings,
     recording,
 )
-from s2h_lib.hand.hand_model import ManoLayer, freihand_to_ho3d, ho3d_to_freihand
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.skeleton import freihand_to_ho3d, ho3d_to_freihand
 
 SIZE = 128
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_laplacian import dense_reference, grid_mesh
 
-from s2h_lib.hand.hand_model import FREIHAND_BONES
+from s2h_lib.hand.skeleton import FREIHAND_BONES
 from s2h_lib.losses import terms as losses
 
 INDEX_MCP = 5  # a FreiHAND joint with weight 1 (not the wrist, not a tip)

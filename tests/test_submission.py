@@ -14,7 +14,7 @@ from s2h_lib.cli import main
 from s2h_lib.data.factory import make_dataset
 from s2h_lib.evaluation.eval_model import load_trained_model, model_predictor
 from s2h_lib.evaluation.submission import PRED_FILE, predict_all, to_benchmark, write_pred_json
-from s2h_lib.hand.hand_model import ho3d_to_freihand
+from s2h_lib.hand.skeleton import ho3d_to_freihand
 from s2h_lib.train.trainer import train
 
 THUMB_TIP_FREIHAND, THUMB_TIP_HO3D = 4, 16  # HO3D lists MANO's 16 joints, then the tips

@@ -11,7 +11,7 @@ joints but not its predicted vertices (method notes section 1.3). F is a rotatio
 so the flip also turns the MANO root rotation: `truth.pose` holds F R_root.
 
 Joint order. HO3D lists MANO's 16 joints and then the 5 fingertips thumb..pinky; they are put
-into FreiHAND order with `hand_model.ho3d_to_freihand` (the inverse, for a submission, is
+into FreiHAND order with `skeleton.ho3d_to_freihand` (the inverse, for a submission, is
 `freihand_to_ho3d`).
 
 Validation. HO3D withholds its evaluation labels (its CodaLab server scores them), so a
@@ -58,9 +58,10 @@ from s2h_lib.data.keypoint_table import (
     load_keypoint_table,
 )
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.hand.hand_model import NUM_KEYPOINTS, ManoLayer, ho3d_to_freihand
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS, ho3d_to_freihand
 from s2h_lib.restricted_pickle import UnreadablePickleError, load_restricted
 
 SPLITS = ("train", "evaluation")

@@ -17,7 +17,7 @@ import numpy as np
 
 from s2h_lib.data.photos.detect_folder import FolderDetections, load_keypoints_json
 from s2h_lib.data.photos.openpose import load_openpose_detections
-from s2h_lib.hand.hand_model import NUM_KEYPOINTS
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 
 KeypointTable = dict[str, tuple[np.ndarray, np.ndarray]]
 DetectionSource = str | Path | Mapping[str, Any] | FolderDetections

@@ -10,7 +10,8 @@ import numpy as np
 
 from s2h_lib.evaluation.alignment import procrustes, root_relative
 from s2h_lib.evaluation.metric_inputs import checked
-from s2h_lib.hand.hand_model import MM_PER_M, NUM_KEYPOINTS
+from s2h_lib.hand.hand_model import MM_PER_M
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 
 
 def distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

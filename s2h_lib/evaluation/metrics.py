@@ -38,7 +38,8 @@ from s2h_lib.evaluation.metric_inputs import (
     require_pair,
     to_numpy,
 )
-from s2h_lib.hand.hand_model import MM_PER_M, NUM_KEYPOINTS
+from s2h_lib.hand.hand_model import MM_PER_M
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 
 NOT_AVAILABLE = "n/a"
 

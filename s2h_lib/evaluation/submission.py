@@ -5,7 +5,7 @@ and the mesh vertices (V x 3) in metres, absolute camera coordinates (no root-ce
 scorers align with Procrustes themselves). What differs is the convention:
 - "freihand": FreiHAND joint order and the OpenCV camera frame: the library's own;
 - "ho3d": HO3D joint order (MANO's 16 joints, then the tips thumb..pinky,
-  `hand_model.freihand_to_ho3d`) and HO3D's OpenGL camera frame (y up, z backwards): y and z
+  `skeleton.freihand_to_ho3d`) and HO3D's OpenGL camera frame (y up, z backwards): y and z
   negated, the inverse of what `data/ho3d.py` does on reading.
 The labels are never read, so a split whose ground truth a server holds can be written.
 Mesh metrics need the official MANO mesh (778 vertices): train with `mano_root` for those.
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from s2h_lib.atomic import atomic_write_bytes
 from s2h_lib.data.sample import collate_samples
-from s2h_lib.hand.hand_model import freihand_to_ho3d
+from s2h_lib.hand.skeleton import freihand_to_ho3d
 from s2h_lib.net.prediction import Predictor
 
 SUBMISSION_FORMATS = ("freihand", "ho3d")

@@ -40,13 +40,14 @@ from s2h_lib.fit.fit_start import (
     closed_form_start,
     restart_rotations,
 )
-from s2h_lib.hand.hand_model import NUM_KEYPOINTS, ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
 )
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import compute_losses
 from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS

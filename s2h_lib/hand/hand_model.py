@@ -1,9 +1,9 @@
-"""The MANO hand layer (a drop-in for manopth's `ManoLayer`) and the MANO <-> FreiHAND joint
-(and HO3D) orders. Joint-order converters live here and nowhere else in the package.
+"""The MANO hand layer (a drop-in for manopth's `ManoLayer`): pose (PCA or axis-angle, or
+rotation matrices) and shape in, mesh and 21 joints out.
 
-MANO's 16 joints: 0 wrist, then index 1-3, middle 4-6, pinky 7-9, ring 10-12, thumb 13-15,
-each finger from the palm outwards. FreiHAND's 21 keypoints: 0 wrist, thumb 1-4, index 5-8,
-middle 9-12, ring 13-16, pinky 17-20, each ending with the fingertip.
+Its pieces: the joint orders (`skeleton`), the model files (`mano_io`), the rotations
+(`rotations`) and the skinning (`skinning`); the kinematic chain, the blend shapes and the units
+are here.
 """
 
 from dataclasses import dataclass
@@ -28,72 +28,13 @@ from s2h_lib.hand.rotations import (
     rotation_6d_to_matrix,
     rotation_6d_to_matrix_symmetric,
 )
-
-# --------------------------------------------------------------------------------------------
-# Joint orders
-
-NUM_KEYPOINTS = 21
-NUM_FINGERS = 5
-JOINTS_PER_FINGER = 3
-FINGERS = ("thumb", "index", "middle", "ring", "pinky")
-# One colour per finger, thumb to pinky, in every drawing of a hand.
-FINGER_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd")
-# Keypoint k of the 21 is entry FREIHAND_FROM_MANO[k] of cat(16 MANO joints, 5 tips thumb..pinky).
-FREIHAND_FROM_MANO = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
-# The inverse permutation: where each of the 16 joints + 5 tips lands among the 21 keypoints.
-MANO_TO_FREIHAND = tuple(FREIHAND_FROM_MANO.index(i) for i in range(NUM_KEYPOINTS))
-FREIHAND_TIPS = (4, 8, 12, 16, 20)
-FREIHAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
-FREIHAND_BONES = tuple(
-    (parent, child) for child, parent in enumerate(FREIHAND_PARENTS) if parent >= 0
+from s2h_lib.hand.skeleton import (
+    FREIHAND_FROM_MANO,
+    JOINTS_PER_FINGER,
+    NUM_FINGERS,
+    NUM_KEYPOINTS,
 )
-# FreiHAND 9 -> 10 is the middle finger's MCP -> PIP: the proximal phalanx.
-MIDDLE_PROXIMAL_BONE = (9, 10)
-# Dataset-average proximal phalanx of the middle finger (S2HAND's mscale target). The open hand
-# model's bone is 0.0285 m at betas = 0, i.e. 1 % longer.
-MIDDLE_PROXIMAL_LENGTH_M = 0.0282
-
-
-def mano_to_freihand(joints16: Tensor, tips: Tensor) -> Tensor:
-    """MANO's 16 joints (..., 16, D) and 5 fingertips (..., 5, D), thumb to pinky, to the
-    21 FreiHAND keypoints (..., 21, D)."""
-    stacked = torch.cat([joints16, tips], dim=-2)
-    index = torch.tensor(FREIHAND_FROM_MANO, device=stacked.device)
-    return stacked.index_select(-2, index)
-
-
-def freihand_to_mano(joints21: Tensor) -> tuple[Tensor, Tensor]:
-    """21 FreiHAND keypoints (..., 21, D) to MANO's 16 joints (..., 16, D) and the 5
-    fingertips (..., 5, D), thumb to pinky."""
-    index = torch.tensor(MANO_TO_FREIHAND, device=joints21.device)
-    stacked = joints21.index_select(-2, index)
-    return stacked[..., :NUM_JOINTS, :], stacked[..., NUM_JOINTS:, :]
-
-
-# HO3D stores 21 joints as MANO's 16 followed by the 5 tips thumb..pinky (its vis_HO3D.py maps
-# them to FreiHAND order with the same table), so its permutations are MANO's.
-# FreiHAND keypoint k is HO3D joint FREIHAND_FROM_HO3D[k]; HO3D joint j is FreiHAND keypoint
-# HO3D_FROM_FREIHAND[j].
-FREIHAND_FROM_HO3D = FREIHAND_FROM_MANO
-HO3D_FROM_FREIHAND = MANO_TO_FREIHAND
-
-
-def ho3d_to_freihand(joints21: Tensor) -> Tensor:
-    """21 joints in HO3D order (..., 21, D) to FreiHAND order (..., 21, D)."""
-    return joints21.index_select(-2, torch.tensor(FREIHAND_FROM_HO3D, device=joints21.device))
-
-
-def freihand_to_ho3d(joints21: Tensor) -> Tensor:
-    """21 keypoints in FreiHAND order (..., 21, D) to HO3D order (..., 21, D), e.g. for a
-    HO3D submission."""
-    return joints21.index_select(-2, torch.tensor(HO3D_FROM_FREIHAND, device=joints21.device))
-
-
-def middle_proximal_length(joints: Tensor) -> Tensor:
-    """Length of the middle finger's proximal phalanx (FreiHAND 9 -> 10). (..., 21, 3) -> (...)."""
-    start, end = MIDDLE_PROXIMAL_BONE
-    return torch.linalg.vector_norm(joints[..., end, :] - joints[..., start, :], dim=-1)
-
+from s2h_lib.hand.skinning import LinearBlendSkinning
 
 # --------------------------------------------------------------------------------------------
 # Pose PCA
@@ -175,66 +116,6 @@ def _check_layer_args(
         raise ValueError(
             f"center_idx must be None or an index into the 21 output joints, got {center_idx!r}"
         )
-
-
-class _LinearBlendSkinning(torch.autograd.Function):
-    """Skinned vertices (B, n, 3) from the columns of the per-joint 3x4 transforms
-    (4, B, 3, 16), skinning weights (n, 16), rest vertices channels first (B, 3, n), and a
-    translation (B, 3) or None added to every vertex.
-
-    Column k of a vertex's blended transform is T_k = columns[k] @ weightsᵀ, and
-    v = T_0 x + T_1 y + T_2 z + T_3 + shift. Written out, one column at a time through one
-    scratch buffer (recomputed in the backward rather than stored), because autograd's
-    version of the broadcast product allocates several (B, 3, 4, n) temporaries, and on CPU
-    fresh memory (page faults) dominated the layer's time. The weights get no gradient, and
-    there is no double backward (it raises).
-    """
-
-    @staticmethod
-    def forward(
-        ctx, columns: Tensor, weights: Tensor, verts: Tensor, shift: Tensor | None
-    ) -> Tensor:
-        ctx.save_for_backward(columns, weights, verts)
-        B, n = verts.shape[0], verts.shape[-1]
-        out = verts.new_empty(B, n, 3)
-        result = out.transpose(1, 2)  # written channels first, laid out (B, n, 3)
-        blended = verts.new_empty(B, 3, n)
-        for k in range(4):
-            torch.mm(columns[k].reshape(B * 3, -1), weights.T, out=blended.view(B * 3, n))
-            if k == 0:
-                torch.mul(blended, verts[:, None, 0], out=result)
-            elif k < 3:
-                result.addcmul_(blended, verts[:, None, k])
-            elif shift is None:
-                result.add_(blended)
-            else:
-                result.add_(blended.add_(shift[:, :, None]))
-        return out
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor | None]:
-        columns, weights, verts = ctx.saved_tensors
-        B, n = verts.shape[0], verts.shape[-1]
-        grad = grad.transpose(1, 2)  # (B, 3, n), a strided view
-        scratch = torch.empty_like(verts)
-        grad_columns = grad_verts = grad_shift = None
-        if ctx.needs_input_grad[0]:
-            grad_columns = columns.new_empty(4, B, 3, columns.shape[-1])
-            for k in range(3):
-                torch.mul(grad, verts[:, None, k], out=scratch)
-                torch.matmul(scratch, weights, out=grad_columns[k])
-            torch.matmul(grad, weights, out=grad_columns[3])
-        if ctx.needs_input_grad[2]:
-            grad_verts = torch.empty_like(verts)
-            for k in range(3):
-                torch.mm(columns[k].reshape(B * 3, -1), weights.T, out=scratch.view(B * 3, n))
-                torch.mul(scratch[:, 0], grad[:, 0], out=grad_verts[:, k])
-                grad_verts[:, k].addcmul_(scratch[:, 1], grad[:, 1])
-                grad_verts[:, k].addcmul_(scratch[:, 2], grad[:, 2])
-        if ctx.needs_input_grad[3]:
-            grad_shift = grad.sum(-1)
-        return grad_columns, None, grad_verts, grad_shift
 
 
 class ManoLayer(nn.Module):
@@ -475,7 +356,7 @@ class ManoLayer(nn.Module):
             posed = rest.addmm_(features, pose_basis)  # reuse its memory: one (B, 3 n) tensor
         else:
             posed = torch.addmm(rest, features, pose_basis)
-        return _LinearBlendSkinning.apply(columns, weights, posed.view(-1, 3, n), shift)
+        return LinearBlendSkinning.apply(columns, weights, posed.view(-1, 3, n), shift)
 
     def _shift(self, joints: Tensor, trans: Tensor | None) -> Tensor | None:
         """Per-sample translation (B, 3): `trans`, or minus joint `center_idx` for samples

@@ -27,15 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from s2h_lib.hand.hand_model import (
+from s2h_lib.hand.hand_poses import JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW
+from s2h_lib.hand.laplacian import apply_laplacian, cotangent_laplacian
+from s2h_lib.hand.skeleton import (
     FREIHAND_BONES,
     FREIHAND_TIPS,
     MIDDLE_PROXIMAL_LENGTH_M,
     NUM_KEYPOINTS,
     middle_proximal_length,
 )
-from s2h_lib.hand.hand_poses import JOINT_LIMITS_HIGH, JOINT_LIMITS_LOW
-from s2h_lib.hand.laplacian import apply_laplacian, cotangent_laplacian
 
 HUBER_DELTA_PX = 5.0
 WRIST_WEIGHT = 2.0

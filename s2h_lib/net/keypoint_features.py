@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from s2h_lib.hand.hand_model import NUM_KEYPOINTS
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 
 # the wrist -> middle MCP direction is turned to point up the image
 CANONICAL_BONE = (0, 9)

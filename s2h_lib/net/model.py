@@ -54,17 +54,14 @@ import torch
 from torch import Tensor, nn
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.hand.hand_model import (
-    MIDDLE_PROXIMAL_LENGTH_M,
-    ManoOutput,
-    middle_proximal_length,
-)
+from s2h_lib.hand.hand_model import ManoOutput
 from s2h_lib.hand.hand_poses import FINGER_DIRECTION, PALM_NORMAL
 from s2h_lib.hand.mano_io import NUM_BETAS
 from s2h_lib.hand.rotations import (
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
 )
+from s2h_lib.hand.skeleton import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
 from s2h_lib.net.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
 from s2h_lib.net.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
 from s2h_lib.net.hand_in_camera import (

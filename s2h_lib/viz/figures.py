@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from s2h_lib.atomic import atomic_open
-from s2h_lib.hand.hand_model import FINGER_COLOURS, FREIHAND_PARENTS, MM_PER_M
+from s2h_lib.hand.hand_model import MM_PER_M
+from s2h_lib.hand.skeleton import FINGER_COLOURS, FREIHAND_PARENTS
 
 SKIN_RGB = np.array([0.87, 0.68, 0.58])
 LIGHT_DIRECTION = np.array([0.3, 0.5, 1.0])  # towards the light, in the view frame

@@ -40,7 +40,7 @@ from s2h_lib.data.crop import (
 from s2h_lib.data.image_io import to_tensor, to_uint8
 from s2h_lib.data.sample import HandSample
 from s2h_lib.extras import require_extra
-from s2h_lib.hand.hand_model import FINGERS, NUM_KEYPOINTS
+from s2h_lib.hand.skeleton import FINGERS, NUM_KEYPOINTS
 
 VIEWS = ("flip", "zoom")
 # A second-view hand is the same hand when its keypoints lie within this fraction of the hand

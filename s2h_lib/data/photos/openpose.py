@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2h_lib.hand.hand_model import NUM_KEYPOINTS
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 
 LAYOUT = "[peaks N x 21 x 2, values N x 21 x 1, names N]"
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from s2h_lib.atomic import atomic_write_bytes
-from s2h_lib.hand.hand_model import NUM_KEYPOINTS
+from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 from s2h_lib.paths import ASSETS_DIR
 
 DEFAULT_NOISE_PATH = ASSETS_DIR / "detector_noise.json"

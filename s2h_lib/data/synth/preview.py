@@ -13,7 +13,7 @@ from PIL import Image, ImageColor, ImageDraw
 
 from s2h_lib.atomic import atomic_open
 from s2h_lib.data.synth.dataset import ShardArrays
-from s2h_lib.hand.hand_model import FINGER_COLOURS, FREIHAND_PARENTS
+from s2h_lib.hand.skeleton import FINGER_COLOURS, FREIHAND_PARENTS
 
 CONTACT_SHEET_SAMPLES = 24
 CONTACT_SHEET_COLUMNS = 6

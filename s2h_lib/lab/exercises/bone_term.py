@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 
 import torch
 
-from s2h_lib.hand.hand_model import FREIHAND_TIPS
+from s2h_lib.hand.skeleton import FREIHAND_TIPS
 from s2h_lib.lab.exercises.verdict import (
     Verdict,
     exercise_check,

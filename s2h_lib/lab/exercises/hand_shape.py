@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from s2h_lib.hand.hand_model import FREIHAND_TIPS, NUM_FINGERS, ManoLayer
+from s2h_lib.hand.hand_model import ManoLayer
+from s2h_lib.hand.skeleton import FREIHAND_TIPS, NUM_FINGERS
 from s2h_lib.lab.exercises.verdict import (
     Verdict,
     exercise_check,
