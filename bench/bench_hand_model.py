@@ -21,7 +21,7 @@ import torch
 
 from s2h_lib.hand import mano_io
 from s2h_lib.hand.hand_model import ManoLayer
-from s2h_lib.hand.mano_io import MANO_PARENTS
+from s2h_lib.hand.mano_data import MANO_PARENTS
 from s2h_lib.hand.skeleton import FREIHAND_FROM_MANO
 
 BATCHES = (1, 64, 256, 1024)

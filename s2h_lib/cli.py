@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s2h_lib.hand.mano_io import HandModelError, convert_mano_pkl, load_hand_model
+from s2h_lib.hand.mano_data import HandModelError
+from s2h_lib.hand.mano_io import convert_mano_pkl, load_hand_model
 from s2h_lib.hand.mesh_io import MESH_FORMATS
 
 if TYPE_CHECKING:

@@ -16,15 +16,9 @@ from conftest import (
     save_open_npz,
 )
 
-from s2h_lib.hand import mano_io
-from s2h_lib.hand.mano_io import (
-    MANO_URL,
-    HandModelError,
-    HandModelFormatError,
-    HandModelNotFoundError,
-    convert_mano_pkl,
-    load_hand_model,
-)
+from s2h_lib.hand import mano_data, mano_io, mano_pickle
+from s2h_lib.hand.mano_data import HandModelError, HandModelFormatError, HandModelNotFoundError
+from s2h_lib.hand.mano_io import MANO_URL, convert_mano_pkl, load_hand_model
 
 ARRAY_FIELDS = {
     "v_template": "v_template",
@@ -67,7 +61,7 @@ def test_official_left_pkl_gets_the_shapedirs_fix(mano_dir, official_arrays, no_
     model = load_hand_model(mano_dir / "MANO_LEFT.pkl", "left")
     assert_model_equals(model, mirror_hand(official_arrays))
     assert model.tip_vertex_ids["skeleton"].tolist() == [745, 317, 445, 556, 673]
-    assert model.meta[mano_io.SHAPEDIRS_FIXED_FLAG] is True
+    assert model.meta[mano_data.SHAPEDIRS_FIXED_FLAG] is True
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
@@ -117,7 +111,7 @@ def test_open_model_left_is_the_mirror(monkeypatch, open_npz, hand_arrays):
 
 def test_mirroring_twice_is_the_identity(open_npz):
     model = load_hand_model(open_npz, "right")
-    assert_same_model(mano_io.mirror_model(mano_io.mirror_model(model)), model)
+    assert_same_model(mano_data.mirror_model(mano_data.mirror_model(model)), model)
 
 
 # ---- errors ---------------------------------------------------------------------------------
@@ -212,20 +206,20 @@ def test_official_tip_ids_need_a_big_enough_mesh(tmp_path, hand_arrays):
 
 def test_chumpy_state_is_read_wherever_the_array_sits(tmp_path):
     array = np.arange(24.0).reshape(2, 3, 4)
-    ch_with_slots = mano_io._ChumpyStub()
+    ch_with_slots = mano_pickle._ChumpyStub()
     ch_with_slots.__setstate__(({"_cache": {}}, {"x": array}))
-    select = mano_io._ChumpyStub()
+    select = mano_pickle._ChumpyStub()
     select.__setstate__({"a": ch_with_slots, "idxs": np.arange(6), "preferred_shape": (2, 3)})
-    plain_select = mano_io._ChumpyStub()
+    plain_select = mano_pickle._ChumpyStub()
     plain_select.__setstate__({"a": array, "idxs": np.array([0, 5])})
-    np.testing.assert_array_equal(mano_io._chumpy_array(ch_with_slots, "k", tmp_path), array)
+    np.testing.assert_array_equal(mano_pickle._chumpy_array(ch_with_slots, "k", tmp_path), array)
     expected = array.ravel()[:6].reshape(2, 3)
-    np.testing.assert_array_equal(mano_io._chumpy_array(select, "k", tmp_path), expected)
-    np.testing.assert_array_equal(mano_io._chumpy_array(plain_select, "k", tmp_path), [0, 5])
-    unknown = mano_io._ChumpyStub()
+    np.testing.assert_array_equal(mano_pickle._chumpy_array(select, "k", tmp_path), expected)
+    np.testing.assert_array_equal(mano_pickle._chumpy_array(plain_select, "k", tmp_path), [0, 5])
+    unknown = mano_pickle._ChumpyStub()
     unknown.__setstate__({"weird": 1})
     with pytest.raises(HandModelFormatError, match=r"state keys \['weird'\]"):
-        mano_io._chumpy_array(unknown, "shapedirs", tmp_path)
+        mano_pickle._chumpy_array(unknown, "shapedirs", tmp_path)
 
 
 class _Exploit:

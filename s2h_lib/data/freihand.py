@@ -44,7 +44,8 @@ from s2h_lib.data.keypoint_table import (
     load_keypoint_table,
 )
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.hand.mano_io import NUM_BETAS, load_hand_model
+from s2h_lib.hand.mano_data import NUM_BETAS
+from s2h_lib.hand.mano_io import load_hand_model
 from s2h_lib.hand.skeleton import NUM_KEYPOINTS
 
 SPLITS = ("training", "evaluation")

@@ -59,7 +59,7 @@ from s2h_lib.data.keypoint_table import (
 )
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.hand.hand_model import ManoLayer
-from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.mano_data import NUM_BETAS
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from s2h_lib.hand.skeleton import NUM_KEYPOINTS, ho3d_to_freihand
 from s2h_lib.restricted_pickle import UnreadablePickleError, load_restricted

@@ -41,7 +41,7 @@ from s2h_lib.fit.fit_start import (
     restart_rotations,
 )
 from s2h_lib.hand.hand_model import ManoLayer
-from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.mano_data import NUM_BETAS
 from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,

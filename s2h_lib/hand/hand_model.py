@@ -13,14 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from s2h_lib.hand.mano_io import (
-    JOINT_MODES,
-    NUM_BETAS,
-    NUM_HAND_POSE,
-    NUM_JOINTS,
-    ManoModelData,
-    load_hand_model,
-)
+from s2h_lib.hand.mano_data import JOINT_MODES, NUM_BETAS, NUM_HAND_POSE, NUM_JOINTS, ManoModelData
+from s2h_lib.hand.mano_io import load_hand_model
 from s2h_lib.hand.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,

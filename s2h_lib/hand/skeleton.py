@@ -10,7 +10,7 @@ middle 9-12, ring 13-16, pinky 17-20, each ending with the fingertip.
 import torch
 from torch import Tensor
 
-from s2h_lib.hand.mano_io import NUM_JOINTS
+from s2h_lib.hand.mano_data import NUM_JOINTS
 
 NUM_KEYPOINTS = 21
 NUM_FINGERS = 5

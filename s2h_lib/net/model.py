@@ -56,7 +56,7 @@ from torch import Tensor, nn
 from s2h_lib.data.sample import HandSample
 from s2h_lib.hand.hand_model import ManoOutput
 from s2h_lib.hand.hand_poses import FINGER_DIRECTION, PALM_NORMAL
-from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.mano_data import NUM_BETAS
 from s2h_lib.hand.rotations import (
     matrix_to_axis_angle,
     matrix_to_rotation_6d,

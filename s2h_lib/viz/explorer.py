@@ -35,7 +35,7 @@ from s2h_lib.hand.hand_poses import (
     NAMED_POSES,
     NUM_ARTICULATED_JOINTS,
 )
-from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.mano_data import NUM_BETAS
 from s2h_lib.viz.figures import mesh_figure
 
 KNUCKLE_NAMES = {"thumb": ("CMC", "MCP", "IP")}

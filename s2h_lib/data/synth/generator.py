@@ -32,7 +32,8 @@ from s2h_lib.data.synth.placement import (
 from s2h_lib.data.synth.poses import PoseSampler
 from s2h_lib.data.synth.scene import Scene, clip_scenes, sample_scene
 from s2h_lib.hand.hand_model import ManoLayer
-from s2h_lib.hand.mano_io import MANO_PARENTS, load_hand_model
+from s2h_lib.hand.mano_data import MANO_PARENTS
+from s2h_lib.hand.mano_io import load_hand_model
 from s2h_lib.hand.skeleton import FREIHAND_FROM_MANO, NUM_KEYPOINTS
 from s2h_lib.render import (
     Lights,

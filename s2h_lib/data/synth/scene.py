@@ -18,7 +18,7 @@ from s2h_lib.data.synth.placement import (
 )
 from s2h_lib.data.synth.poses import PoseSampler
 from s2h_lib.hand import hand_poses
-from s2h_lib.hand.mano_io import NUM_BETAS
+from s2h_lib.hand.mano_data import NUM_BETAS
 
 BETA_STD, BETA_CLIP = 1.0, 2.5
 # Clips: how far things move over one clip.
