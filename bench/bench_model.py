@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import torch
 
-from s2h_lib.net.model import HandNet, ModelConfig
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.model_config import ModelConfig
 
 ENCODERS = ("resnet18", "efficientnet_b0")
 BATCHES = (16, 64)

@@ -18,8 +18,10 @@ from s2h_lib.net.camera_solve import (
     choose_view,
     reprojection_error,
 )
+from s2h_lib.net.initial_pose import initial_rotation
 from s2h_lib.net.keypoint_features import canonical_keypoints
-from s2h_lib.net.model import HandNet, ModelConfig, initial_rotation
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.render.rasterize import project
 
 SIZE = 128

@@ -18,7 +18,8 @@ from s2h_lib.net.encoders import (
     load_by_position,
     packaged_lite0_weights,
 )
-from s2h_lib.net.model import HandNet, ModelConfig
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.model_config import ModelConfig
 
 # scikit-image's sample photos and their ImageNet classes
 PHOTOS = {"chelsea": 285, "coffee": 967, "rocket": 657}  # Egyptian cat, espresso, missile

@@ -37,15 +37,11 @@ from s2h_lib.hand.skeleton import middle_proximal_length
 from s2h_lib.losses.objective import render_prediction
 from s2h_lib.net.camera_solve import about_axis
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
+from s2h_lib.net.heads import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
+from s2h_lib.net.initial_pose import INITIAL_DEPTH, initial_rotation
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
-from s2h_lib.net.model import (
-    INITIAL_DEPTH,
-    INITIAL_LIGHTS,
-    MEAN_SKIN_COLOUR,
-    HandNet,
-    ModelConfig,
-    initial_rotation,
-)
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR as PHOTOS
 from s2h_lib.render import RenderSettings, render_mesh
 

@@ -6,14 +6,10 @@ import torchvision
 
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix
-from s2h_lib.net.model import (
-    GROUP_NAMES,
-    INITIAL_DEPTH,
-    MEAN_SKIN_COLOUR,
-    HandNet,
-    ModelConfig,
-    initial_rotation,
-)
+from s2h_lib.net.heads import MEAN_SKIN_COLOUR
+from s2h_lib.net.initial_pose import INITIAL_DEPTH, initial_rotation
+from s2h_lib.net.model import GROUP_NAMES, HandNet
+from s2h_lib.net.model_config import ModelConfig
 
 SIZE = 128
 # resnet18 from random weights: what these tests were written for (the encoders have their own)

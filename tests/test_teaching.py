@@ -39,8 +39,10 @@ from s2h_lib.lab.truth_comparison import truth_comparison_figure
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import compute_losses
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
+from s2h_lib.net.heads import INITIAL_LIGHTS
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
-from s2h_lib.net.model import INITIAL_LIGHTS, HandNet, ModelConfig
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.predict import (
     HandMesh,
     PhotoHands,

@@ -23,7 +23,8 @@ from s2h_lib.lab.video_compare import (
     with_video_stage,
 )
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
-from s2h_lib.net.model import HandNet, ModelConfig
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.train.train_config import PRESETS
 from s2h_lib.train.train_run import has_video_stage
 from s2h_lib.viz.overlays import MESH_OPACITY, MESH_TINT, tinted_images

@@ -33,7 +33,7 @@ from s2h_lib.net.camera_solve import (
     solve_translation,
 )
 from s2h_lib.net.hand_in_camera import MIN_DEPTH
-from s2h_lib.net.model import initial_rotation, on_axis_translation
+from s2h_lib.net.initial_pose import initial_rotation, on_axis_translation
 
 
 @dataclass

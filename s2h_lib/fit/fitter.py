@@ -58,7 +58,7 @@ from s2h_lib.net.hand_in_camera import (
     predict_from_camera,
     rotation_from_parameters,
 )
-from s2h_lib.net.model import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
+from s2h_lib.net.heads import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
 from s2h_lib.net.prediction import HandPrediction, Predictor
 from s2h_lib.render import RenderSettings
 

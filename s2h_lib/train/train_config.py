@@ -14,7 +14,8 @@ from s2h_lib.config_io import ConfigError, from_dict, load_yaml, to_dict
 from s2h_lib.data.factory import DataConfig
 from s2h_lib.losses.loss_config import STAGES, LossConfig
 from s2h_lib.losses.objective import Supervision
-from s2h_lib.net.model import GROUP_NAMES, ModelConfig
+from s2h_lib.net.model import GROUP_NAMES
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.render import RenderSettings
 
 # Which parameter groups each stage trains (method notes section 4): the shape stage trains the

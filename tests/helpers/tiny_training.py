@@ -9,7 +9,7 @@ from s2h_lib.data.factory import DataConfig
 from s2h_lib.data.synth.config import SynthConfig
 from s2h_lib.data.synth.noise import NoiseParams
 from s2h_lib.data.synth.store import build_synth
-from s2h_lib.net.model import ModelConfig
+from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.train.train_config import StageConfig, TrainConfig
 
 IMAGE_SIZE = 64
