@@ -32,7 +32,7 @@ from s2h_lib.data.factory import make_dataset
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.evaluation.alignment import procrustes_align_batch
 from s2h_lib.fit.baselines import mean_pose_predictor
-from s2h_lib.fit.fitter import FitConfig, default_hand_model
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.net.model import HandNet

@@ -20,8 +20,9 @@ import torch
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.evaluation.alignment import procrustes_align_batch
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
 from s2h_lib.fit.fit_start import random_rotations
-from s2h_lib.fit.fitter import FitConfig, default_hand_model, fit_batch
+from s2h_lib.fit.fitter import fit_batch
 
 SIZE = 128
 DEPTH = 0.45

@@ -150,8 +150,8 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _fit(args: argparse.Namespace) -> None:
+    from s2h_lib.fit.fit_config import FitConfig
     from s2h_lib.fit.fit_photos import CROP_SIZE, fit_photos
-    from s2h_lib.fit.fitter import FitConfig
 
     if not args.images.exists():
         raise ValueError(f"--images {args.images}: no such photo or folder of photos")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from s2h_lib.data.synth.dataset import SynthDataset
 from s2h_lib.fit.baselines import mean_pose_predictor
-from s2h_lib.fit.fitter import FitConfig, default_hand_model
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
 from s2h_lib.viz.browser_view import (
     CAMERA_TO_VIEW,
     camera_view_verts,

@@ -20,7 +20,7 @@ from helpers.tiny_training import build_tiny_synth
 
 from s2h_lib.data.synth.dataset import SynthClips
 from s2h_lib.data.synth.noise import NoiseParams
-from s2h_lib.fit.fitter import FitConfig, fit_loss_config
+from s2h_lib.fit.fit_config import FitConfig, fit_loss_config
 from s2h_lib.fit.silhouette_fit import make_scene
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.lab import exercises as ex

@@ -19,17 +19,9 @@ from s2h_lib.cli import main
 from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.evaluation.alignment import procrustes_align_batch
 from s2h_lib.evaluation.eval_model import evaluate_predictor
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model, fit_loss_config
 from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
-from s2h_lib.fit.fitter import (
-    INITIAL_RESTART,
-    FitConfig,
-    default_hand_model,
-    fit_batch,
-    fit_clips,
-    fit_loss_config,
-    fit_predictor,
-    select_frames,
-)
+from s2h_lib.fit.fitter import INITIAL_RESTART, fit_batch, fit_clips, fit_predictor, select_frames
 from s2h_lib.fit.refine import refine_batch
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle

@@ -19,7 +19,7 @@ import s2h_lib.fit.fit_photos as fit_photos_module
 from s2h_lib.cli import main
 from s2h_lib.data.sample import collate_samples
 from s2h_lib.evaluation.eval_model import load_trained_model
-from s2h_lib.fit.fitter import FitConfig
+from s2h_lib.fit.fit_config import FitConfig
 from s2h_lib.paths import SAMPLE_PHOTOS_DIR
 from s2h_lib.predict import (
     OVERLAY_SUFFIX,

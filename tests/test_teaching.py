@@ -17,7 +17,7 @@ from s2h_lib.data.sample import HandSample, HandTruth
 from s2h_lib.data.synth.layout import MANIFEST_NAME
 from s2h_lib.data.synth.noise import NoiseParams
 from s2h_lib.evaluation.errors import pa_mpjpe_mm
-from s2h_lib.fit.fitter import FitConfig, default_hand_model
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.lab.appearance import NEUTRAL_GREY, appearance_figure, appearance_renders
 from s2h_lib.lab.camera_views import camera_view_rotation, camera_views_figure

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from s2h_lib.data.sample import HandSample, HandTruth
-from s2h_lib.fit.fitter import FitConfig, default_hand_model
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.lab.video_compare import (
     VIDEO_LR,

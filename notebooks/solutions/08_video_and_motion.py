@@ -3,7 +3,8 @@
 from dataclasses import replace
 
 from s2h_lib.data.sample import HandSample, collate_samples
-from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config
+from s2h_lib.fit.fit_config import FitConfig, fit_loss_config
+from s2h_lib.fit.fitter import fit_clips
 from s2h_lib.evaluation.errors import jitter
 
 

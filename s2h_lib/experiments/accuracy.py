@@ -32,7 +32,8 @@ from s2h_lib.evaluation.eval_model import evaluate_predictor, evaluated_once
 from s2h_lib.experiments.ablate import summary_csv, summary_markdown, summary_rows
 from s2h_lib.experiments.scored_run import scored_samples, train_and_score
 from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
-from s2h_lib.fit.fitter import FitConfig, fit_predictor
+from s2h_lib.fit.fit_config import FitConfig
+from s2h_lib.fit.fitter import fit_predictor
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.train.train_config import TrainConfig
 from s2h_lib.train.train_run import run_config

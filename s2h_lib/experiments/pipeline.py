@@ -23,7 +23,8 @@ from s2h_lib.evaluation.eval_model import (
 from s2h_lib.evaluation.report import findings, write_report
 from s2h_lib.experiments.scored_run import train_and_score
 from s2h_lib.fit.baselines import FITTING, MEAN_POSE, mean_pose_predictor
-from s2h_lib.fit.fitter import FitConfig, fit_predictor
+from s2h_lib.fit.fit_config import FitConfig
+from s2h_lib.fit.fitter import fit_predictor
 from s2h_lib.fit.refine import refine_predictor
 from s2h_lib.train.train_config import load_config, merge_nested
 

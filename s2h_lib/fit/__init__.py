@@ -3,6 +3,7 @@
 notebook 02's render-and-compare silhouette fit.
 """
 
-from s2h_lib.fit.fitter import FitConfig, FitResult, fit_batch, fit_clips, fit_predictor
+from s2h_lib.fit.fit_config import FitConfig
+from s2h_lib.fit.fitter import FitResult, fit_batch, fit_clips, fit_predictor
 
 __all__ = ["FitConfig", "FitResult", "fit_batch", "fit_clips", "fit_predictor"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 
 from s2h_lib.data.sample import HandSample
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
 from s2h_lib.fit.fit_start import closed_form_start, restart_rotations
-from s2h_lib.fit.fitter import FitConfig, default_hand_model, mean_hand
+from s2h_lib.fit.fitter import mean_hand
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_data import NUM_BETAS
 from s2h_lib.hand.rotations import matrix_to_axis_angle

@@ -36,7 +36,8 @@ from s2h_lib.data.photos.detector import HandDetector
 from s2h_lib.data.photos.folder import PhotoFolder, PhotoHand, crop_photo_hand
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.devices import choose_device
-from s2h_lib.fit.fitter import FitConfig, FitResult, default_hand_model, fit_batch
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
+from s2h_lib.fit.fitter import FitResult, fit_batch
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
 from s2h_lib.net.prediction import HandPrediction

@@ -7,7 +7,8 @@ trainer's own, `objective.compute_losses(..., supervision="self")`, so `batch.tr
 read; the fitting weights (`fit_loss_config`) keep keypoint reprojection, bone directions,
 joint-angle limits and the scale and shape priors; clips (`fit_clips`) add the video terms.
 Camera model, rotation parameterisations and projection are the network's (`model.py`), so a fit
-and a network output are the same kind of `HandPrediction`.
+and a network output are the same kind of `HandPrediction`. What a fit is asked is `fit_config`,
+what it reads of a batch `fit_frames`.
 
 Each sample (each clip) is its own problem: the optimised sum is sum_b compute_losses(sample b),
 so a fit does not depend on its batch-mates.
@@ -28,117 +29,27 @@ import math
 import warnings
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.fit.fit_start import (
-    Start,
-    closed_form_start,
-    restart_rotations,
-)
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
+from s2h_lib.fit.fit_frames import Frames, problem_samples, read_batch
+from s2h_lib.fit.fit_start import Start, closed_form_start, restart_rotations
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_data import NUM_BETAS
-from s2h_lib.hand.rotations import (
-    axis_angle_to_matrix,
-    matrix_to_axis_angle,
-    matrix_to_rotation_6d,
-)
-from s2h_lib.hand.skeleton import NUM_KEYPOINTS
-from s2h_lib.losses.loss_config import LossConfig
+from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rotation_6d
 from s2h_lib.losses.objective import compute_losses
-from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS, VIEWS
-from s2h_lib.net.hand_in_camera import (
-    ROTATION_SIZES,
-    CameraPose,
-    network_hand_model,
-    predict_from_camera,
-    rotation_from_parameters,
-)
+from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS
+from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera, rotation_from_parameters
 from s2h_lib.net.heads import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
 from s2h_lib.net.prediction import HandPrediction, Predictor
-from s2h_lib.render import RenderSettings
 
 IMAGE_STAGE = "e2e"  # its terms with a positive fitting weight are the single-image objective
 CLIP_STAGE = "video"  # e2e plus the clip terms
-# The method notes' test-time refinement (section 5) scales the training weights: bone
-# direction x 0.2, angle limits x 3. The Laplacian is off as there (the hand model's surface is
-# smooth already). There is no 2D branch, and the appearance terms need `photometric`.
-FIT_WEIGHTS = {"bone_direction": 0.02, "joint_limits": 0.3, "laplacian": 0.0}
-NO_NETWORK_TERMS = ("branch2d",)
 INITIAL_RESTART = "initial"  # the restart that starts from a given prediction
-APPEARANCE_TERMS = ("texture",)
-
-
-def fit_loss_config(photometric: bool = False) -> LossConfig:
-    """The fitting weights: `FIT_WEIGHTS` over the training defaults, no 2D-branch terms, and
-    the appearance terms (photometric L1, mean colour, texture outliers and consistency) only
-    when `photometric`."""
-    off = NO_NETWORK_TERMS if photometric else NO_NETWORK_TERMS + APPEARANCE_TERMS
-    return LossConfig(weights=FIT_WEIGHTS).without(*off)
-
-
-@dataclass
-class FitConfig:
-    """How `fit_batch` / `fit_clips` optimise.
-
-    steps: Adam steps. lr: learning rate of pose, rotation, betas (texture, lights), decayed by a
-    cosine to lr * final_lr_fraction; the translation (metres) and scale get lr *
-    camera_lr_factor, as their start is solved rather than guessed.
-    loss: the term weights; None means `fit_loss_config(photometric)`.
-    rotation: "rot6d" or "axisang", the network's global rotation parameterisations.
-    views: the restarts, names of `camera_solve.VIEWS`; random_restarts: that many more, from
-    rotations drawn with `seed`. Every restart costs a full fit.
-    photometric: also fit a per-vertex texture and the lighting to the image (slow on CPU);
-    render: the renderer of those terms (None: soft, at the image's size).
-    ncomps, side, mano_root: the hand model `default_hand_model` builds.
-    progress: a tqdm bar over the steps.
-    """
-
-    steps: int = 200
-    lr: float = 0.05
-    final_lr_fraction: float = 0.05
-    camera_lr_factor: float = 0.1
-    loss: LossConfig | None = None
-    rotation: Literal["rot6d", "axisang"] = "rot6d"
-    views: tuple[str, ...] = ("palm", "back", "thumb_side")
-    random_restarts: int = 0
-    seed: int = 0
-    photometric: bool = False
-    render: RenderSettings | None = None
-    ncomps: int = 30
-    side: Literal["right", "left"] = "right"
-    mano_root: str | None = None
-    progress: bool = False
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if not (self.lr > 0 and self.camera_lr_factor > 0 and 0 < self.final_lr_fraction <= 1):
-            raise ValueError(
-                "need lr > 0, camera_lr_factor > 0 and 0 < final_lr_fraction <= 1, got "
-                f"{self.lr}, {self.camera_lr_factor}, {self.final_lr_fraction}"
-            )
-        if self.rotation not in ROTATION_SIZES:
-            raise ValueError(f"rotation must be one of {tuple(ROTATION_SIZES)}")
-        unknown = [view for view in self.views if view not in VIEWS]
-        if unknown:
-            raise ValueError(f"unknown views {unknown}; known: {list(VIEWS)}")
-        if self.random_restarts < 0:
-            raise ValueError(f"random_restarts must be >= 0, got {self.random_restarts}")
-
-    @property
-    def losses(self) -> LossConfig:
-        """The loss config in use."""
-        return self.loss if self.loss is not None else fit_loss_config(self.photometric)
-
-    @property
-    def restart_names(self) -> list[str]:
-        """The restarts' names, in the order they run: the views, then "random0", ..."""
-        return [*self.views, *(f"random{i}" for i in range(self.random_restarts))]
 
 
 @dataclass
@@ -161,114 +72,10 @@ class FitResult:
     fitted: Tensor
 
 
-def default_hand_model(config: FitConfig) -> ManoLayer:
-    """The hand model as the network builds it: PCA pose plus the hand mean, metres."""
-    return network_hand_model(config.ncomps, config.side, config.mano_root)
-
-
 def select_frames(pred: HandPrediction, index: Tensor | slice | int) -> HandPrediction:
     """The frames `index` of a prediction (every tensor field indexed alike)."""
     fields = vars(pred).items()
     return HandPrediction(**{k: None if v is None else v[index] for k, v in fields})
-
-
-# ---- inputs -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Frames:
-    """What the fit reads of a batch, frames flattened: N = U * T (T = 1 for single images)."""
-
-    image: Tensor  # (N, 3, H, W)
-    K: Tensor  # (N, 3, 3)
-    keypoints: Tensor  # (N, 21, 2)
-    confidence: Tensor  # (N, 21)
-    names: list[str]  # (N)
-    per_problem: int  # T
-
-    @property
-    def problems(self) -> int:
-        return self.K.shape[0] // self.per_problem
-
-
-def _flatten_names(name: object) -> list[str]:
-    if isinstance(name, (list, tuple)):
-        return [n for item in name for n in _flatten_names(item)]
-    return [str(name)]
-
-
-def _frame_names(name: object, problems: int, per_problem: int) -> list[str]:
-    """One name per frame: the batch's own, clip names with the frame number appended, or
-    frame indices when the batch's names do not fit."""
-    flat = _flatten_names(name)
-    if len(flat) == problems * per_problem:
-        return flat
-    if len(flat) == problems:
-        return [f"{clip}[{t}]" for clip in flat for t in range(per_problem)]
-    return [str(i) for i in range(problems * per_problem)]
-
-
-def _check_values(frames: _Frames) -> None:
-    """ValueError naming the frames with non-finite keypoints or K, or confidences outside
-    [0, 1] (NaN included)."""
-    problems = {
-        "keypoints contain NaN or inf (give a missing joint confidence 0 and any finite "
-        "position)": ~torch.isfinite(frames.keypoints).all(-1).all(-1),
-        "confidences are NaN or outside [0, 1]": ~(
-            (frames.confidence >= 0) & (frames.confidence <= 1)
-        ).all(-1),
-        "K contains NaN or inf": ~torch.isfinite(frames.K).all(-1).all(-1),
-    }
-    for problem, bad in problems.items():
-        if bool(bad.any()):
-            names = [frames.names[i] for i in bad.nonzero().flatten().tolist()]
-            raise ValueError(f"cannot fit: {problem} in frame(s) {names[:10]}")
-
-
-def _read_batch(batch: HandSample, clips: bool) -> _Frames:
-    """Image, K, keypoints and confidence of `batch`, checked; `batch.truth` is not touched."""
-    leading = 2 if clips else 1
-    if batch.image.dim() != leading + 3:
-        layout = "(B, T, 3, H, W)" if clips else "(B, 3, H, W)"
-        hint = " (a clip batch: use fit_clips)" if batch.image.dim() == 5 else ""
-        raise ValueError(f"batch.image must be {layout}, got {tuple(batch.image.shape)}{hint}")
-    shape = tuple(batch.image.shape[:leading])
-    trailing = {"K": (3, 3), "keypoints": (NUM_KEYPOINTS, 2), "confidence": (NUM_KEYPOINTS,)}
-    for name, tail in trailing.items():
-        value = getattr(batch, name)
-        if tuple(value.shape) != shape + tail:
-            raise ValueError(f"batch.{name} must be {shape + tail}, got {tuple(value.shape)}")
-    per_problem = shape[1] if clips else 1
-    frames = _Frames(
-        image=batch.image.reshape(-1, *batch.image.shape[leading:]),
-        K=batch.K.reshape(-1, 3, 3).float(),
-        keypoints=batch.keypoints.reshape(-1, NUM_KEYPOINTS, 2).float(),
-        confidence=batch.confidence.reshape(-1, NUM_KEYPOINTS).float(),
-        names=_frame_names(batch.name, shape[0], per_problem),
-        per_problem=per_problem,
-    )
-    _check_values(frames)
-    return frames
-
-
-def _problem_samples(frames: _Frames) -> list[HandSample]:
-    """One batch per problem, as `compute_losses` reads it: (1, ...) or a (1, T, ...) clip."""
-    T = frames.per_problem
-    leading = (1, T) if T > 1 else (1,)
-
-    def part(tensor: Tensor, u: int) -> Tensor:
-        return tensor[u * T : (u + 1) * T].reshape(*leading, *tensor.shape[1:])
-
-    return [
-        HandSample(
-            image=part(frames.image, u),
-            K=part(frames.K, u),
-            keypoints=part(frames.keypoints, u),
-            confidence=part(frames.confidence, u),
-            name=frames.names[u * T],
-        )
-        for u in range(frames.problems)
-    ]
 
 
 def _check_hand_model(hand_model: ManoLayer) -> None:
@@ -371,7 +178,7 @@ def mean_hand(hand_model: ManoLayer, like: Tensor) -> tuple[Tensor, Tensor]:
     return joints[0], verts[0].mean(0)
 
 
-def _warn_unfitted(frames: _Frames, usable: Tensor) -> None:
+def _warn_unfitted(frames: Frames, usable: Tensor) -> None:
     if bool(usable.all()):
         return
     names = [frames.names[i] for i in (~usable).nonzero().flatten().tolist()]
@@ -384,7 +191,7 @@ def _warn_unfitted(frames: _Frames, usable: Tensor) -> None:
 
 
 def _start(
-    frames: _Frames, config: FitConfig, hand_model: ManoLayer, initial: HandPrediction | None
+    frames: Frames, config: FitConfig, hand_model: ManoLayer, initial: HandPrediction | None
 ) -> Start:
     """The closed-form start of every restart view, then `initial` (one more restart) if given."""
     rest_joints, rest_centroid = mean_hand(hand_model, frames.K)
@@ -422,7 +229,7 @@ def _cosine_decay(config: FitConfig, step: int) -> float:
 
 
 def _fit(
-    frames: _Frames,
+    frames: Frames,
     config: FitConfig,
     hand_model: ManoLayer | None,
     initial: HandPrediction | None = None,
@@ -443,7 +250,7 @@ def _fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_cosine_decay, config))
     stage = CLIP_STAGE if frames.per_problem > 1 else IMAGE_STAGE
     objective = _Objective(
-        _problem_samples(frames), frames.per_problem, hand_model.faces, config, stage
+        problem_samples(frames), frames.per_problem, hand_model.faces, config, stage
     )
     K = frames.K.repeat(len(names), 1, 1)
     history = []
@@ -467,7 +274,7 @@ def _keep_best(
     pred: HandPrediction,
     final: Tensor,
     history: Tensor,
-    frames: _Frames,
+    frames: Frames,
     names: list[str],
     usable: Tensor,
 ) -> FitResult:
@@ -505,7 +312,7 @@ def fit_batch(
     (naming the frames).
     """
     config = config or FitConfig()
-    return _fit(_read_batch(batch, clips=False), config, hand_model, initial)
+    return _fit(read_batch(batch, clips=False), config, hand_model, initial)
 
 
 def fit_clips(
@@ -515,7 +322,7 @@ def fit_clips(
     single-image objective plus the video terms (motion smoothness, 2D motion, shape and bone
     length consistency). The prediction holds the B*T frames, frame-major within a clip."""
     config = config or FitConfig()
-    frames = _read_batch(batch, clips=True)
+    frames = read_batch(batch, clips=True)
     if frames.per_problem < 2:
         raise ValueError("a clip needs at least 2 frames; fit single images with fit_batch")
     return _fit(frames, config, hand_model)

@@ -20,7 +20,8 @@ from dataclasses import replace
 import torch
 
 from s2h_lib.data.sample import HandSample
-from s2h_lib.fit.fitter import FitConfig, FitResult, fit_batch
+from s2h_lib.fit.fit_config import FitConfig
+from s2h_lib.fit.fitter import FitResult, fit_batch
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction, Predictor
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 from s2h_lib.evaluation.eval_model import load_trained_model
+from s2h_lib.fit.fit_config import FitConfig, default_hand_model
 from s2h_lib.fit.fit_photos import FoundHand
-from s2h_lib.fit.fitter import FitConfig, default_hand_model, predict_from_camera
 from s2h_lib.hand.rotations import axis_angle_to_matrix
-from s2h_lib.net.hand_in_camera import CameraPose
+from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.predict import (

@@ -6,7 +6,8 @@ import math
 
 from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.evaluation.errors import jitter
-from s2h_lib.fit.fitter import FitConfig, fit_clips, fit_loss_config
+from s2h_lib.fit.fit_config import FitConfig, fit_loss_config
+from s2h_lib.fit.fitter import fit_clips
 from s2h_lib.lab.exercises.verdict import (
     MEASURE_TOLERANCE,
     Verdict,
