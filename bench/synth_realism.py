@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from s2h_lib.data.photos.detector import DetectorConfig, HandDetector, hand_size
-from s2h_lib.data.synth.appearance import LUMA
+from s2h_lib.data.synth.backgrounds import LUMA
 from s2h_lib.data.synth.dataset import ShardArrays
 from s2h_lib.data.synth.layout import read_manifest
 from s2h_lib.data.synth.placement import BOX_FRACTION_RANGE, VIEW_NAMES

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from s2h_lib.data.synth import appearance, motion
+from s2h_lib.data.synth import appearance, backgrounds, motion
 from s2h_lib.data.synth.config import SynthConfig, sample_seed
 from s2h_lib.data.synth.generator import SynthGenerator, hand_mask
 from s2h_lib.data.synth.noise import NoiseModel, NoiseParams
@@ -173,9 +173,9 @@ def test_skin_tones_stay_skin_like():
 
 
 def test_background_photos_ship_with_scikit_image():
-    names = appearance.check_backgrounds()
+    names = backgrounds.check_backgrounds()
     assert "astronaut" in names and len(names) >= 10
-    image = appearance.sample_background(np.random.default_rng(0), 32, 48)
+    image = backgrounds.sample_background(np.random.default_rng(0), 32, 48)
     assert image.shape == (32, 48, 3) and image.min() >= 0.0 and image.max() <= 1.0
 
 
@@ -195,12 +195,12 @@ def test_colour_contrast_is_the_cielab_distance_around_the_hand():
     background = _flat(40, (0.0, 0.0, 1.0))
     # sRGB red is L*a*b* (53.24, 80.09, 67.20), blue (32.30, 79.19, -107.86)
     expected = np.linalg.norm(np.subtract((53.24, 80.09, 67.20), (32.30, 79.19, -107.86)))
-    assert appearance.colour_contrast(rgb, alpha, background) == pytest.approx(expected, abs=0.3)
+    assert backgrounds.colour_contrast(rgb, alpha, background) == pytest.approx(expected, abs=0.3)
     # only the ring around the hand counts: red far from it does not lower the contrast
     background[:2] = (1.0, 0.0, 0.0)
-    assert appearance.colour_contrast(rgb, alpha, background) == pytest.approx(expected, abs=0.3)
+    assert backgrounds.colour_contrast(rgb, alpha, background) == pytest.approx(expected, abs=0.3)
     background[4:36, 4:36] = (1.0, 0.0, 0.0)  # the hand's own colour all around it
-    assert appearance.colour_contrast(rgb, alpha, background) < 1.0
+    assert backgrounds.colour_contrast(rgb, alpha, background) < 1.0
 
 
 def test_pick_background_redraws_a_camouflaging_background(monkeypatch):
@@ -210,23 +210,23 @@ def test_pick_background_redraws_a_camouflaging_background(monkeypatch):
         _flat(40, (0.1, 0.3, 0.9)),
     ]
     drawn = iter(candidates)
-    monkeypatch.setattr(appearance, "sample_background", lambda rng, h, w: next(drawn))
-    monkeypatch.setattr(appearance, "ensure_contrast", lambda background, luma: background)
-    picked = appearance.pick_background(np.random.default_rng(0), rgb, alpha, 0.5, (40, 40))
+    monkeypatch.setattr(backgrounds, "sample_background", lambda rng, h, w: next(drawn))
+    monkeypatch.setattr(backgrounds, "ensure_contrast", lambda background, luma: background)
+    picked = backgrounds.pick_background(np.random.default_rng(0), rgb, alpha, 0.5, (40, 40))
     assert picked is candidates[1]
 
 
 def test_pick_background_keeps_the_most_contrasting_when_none_is_enough(monkeypatch):
     rgb, alpha = _square_hand((0.8, 0.5, 0.4))
-    shades = np.linspace(0.5, 0.58, appearance.BACKGROUND_TRIES)[::-1]
+    shades = np.linspace(0.5, 0.58, backgrounds.BACKGROUND_TRIES)[::-1]
     candidates = [_flat(60, (0.8, s, 0.4)) for s in shades]
     drawn = iter(candidates)
-    monkeypatch.setattr(appearance, "sample_background", lambda rng, h, w: next(drawn))
-    monkeypatch.setattr(appearance, "ensure_contrast", lambda background, luma: background)
+    monkeypatch.setattr(backgrounds, "sample_background", lambda rng, h, w: next(drawn))
+    monkeypatch.setattr(backgrounds, "ensure_contrast", lambda background, luma: background)
     rng = np.random.default_rng(0)
-    picked = appearance.pick_background(rng, rgb, alpha, 0.5, (60, 60), offset=(10, 10))
-    contrasts = [appearance.colour_contrast(rgb, alpha, c[10:50, 10:50]) for c in candidates]
-    assert max(contrasts) < appearance.MIN_COLOUR_CONTRAST
+    picked = backgrounds.pick_background(rng, rgb, alpha, 0.5, (60, 60), offset=(10, 10))
+    contrasts = [backgrounds.colour_contrast(rgb, alpha, c[10:50, 10:50]) for c in candidates]
+    assert max(contrasts) < backgrounds.MIN_COLOUR_CONTRAST
     assert picked is candidates[int(np.argmax(contrasts))]
 
 

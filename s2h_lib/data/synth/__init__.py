@@ -2,8 +2,8 @@
 
 config      SynthConfig, the splits and each sample's seed
 poses, placement, forearm, scene    what one frame shows (and the scenes of a clip)
-appearance, motion, noise    skin, lights, backgrounds, occluders; smooth clip paths; the
-            detector-noise model of the stored keypoints
+appearance, backgrounds, occluders    skin, lights, exposure; backgrounds; occluders
+motion, noise    smooth clip paths; the detector-noise model of the stored keypoints
 generator   renders a sample or a clip;  store: writes the benchmark;  layout: its files
 dataset     SynthDataset, SynthClips over the files;  preview: the contact sheet
 """

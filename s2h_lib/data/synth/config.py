@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2h_lib.data.synth import appearance
+from s2h_lib.data.synth import occluders
 
 GENERATOR_VERSION = "s2h-synth/2"
 SPLITS = ("train", "val", "test", "clips")
@@ -38,7 +38,7 @@ class SynthConfig:
     seed: int = 0
     mano_root: str | None = None
     keypoints: str = "noise"
-    occluder_probability: float = appearance.OCCLUDER_PROBABILITY
+    occluder_probability: float = occluders.OCCLUDER_PROBABILITY
     supersample: int = 2
     shard_size: int = 250
     noise_file: str | None = None

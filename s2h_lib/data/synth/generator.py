@@ -1,8 +1,9 @@
 """S2H-Synth: render one synthetic hand photo (or one clip) with its keypoints and ground truth.
 
 The scene (`scene.py`): a pose (`poses.py`), a shape, a placement before the camera
-(`placement.py`), a forearm (`forearm.py`) and the looks (`appearance.py`): skin tone, lights,
-background, occluders, exposure and noise. `config.py` says how one seed decides a sample.
+(`placement.py`), a forearm (`forearm.py`) and the looks: skin tone, lights, exposure and noise
+(`appearance.py`), the background (`backgrounds.py`) and occluders (`occluders.py`). `config.py`
+says how one seed decides a sample.
 
 Rendering uses the hard (z-buffer) renderer at `supersample` times the resolution, averaged
 down, then composited over the background with the coverage as alpha.
@@ -19,9 +20,11 @@ import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
 from s2h_lib.data.synth import appearance
+from s2h_lib.data.synth.backgrounds import pick_background
 from s2h_lib.data.synth.config import SynthConfig, sample_seed
 from s2h_lib.data.synth.forearm import ARM_FACES, ARM_OWNER, forearm_tube
 from s2h_lib.data.synth.noise import NoiseModel
+from s2h_lib.data.synth.occluders import Blob, paint_occluders, sample_occluders
 from s2h_lib.data.synth.placement import (
     intrinsics,
     place_hand,
@@ -236,7 +239,7 @@ class SynthGenerator:
         """A square background `(side, side, 3)` that `hand`, seen through the window at
         `offset` (top, left), stands out from."""
         luma = appearance.hand_luma(scene.skin, scene.lights)
-        return appearance.pick_background(rng, hand.rgb, hand.alpha, luma, (side, side), offset)
+        return pick_background(rng, hand.rgb, hand.alpha, luma, (side, side), offset)
 
     def render_hand(self, scene: Scene) -> HandLayer:
         """Place and render the hand of `scene` (and its forearm), no background yet."""
@@ -256,8 +259,8 @@ class SynthGenerator:
         background: np.ndarray,
         scene_rng: np.random.Generator,
         noise_rng: np.random.Generator,
-        occluders: list[appearance.Blob] | None,
-    ) -> tuple[SynthFrame, list[appearance.Blob]]:
+        occluders: list[Blob] | None,
+    ) -> tuple[SynthFrame, list[Blob]]:
         """Composite `hand` over `background` `(H, W, 3)`; occluders None draws new ones.
 
         Returns the frame and the occluders drawn (a clip keeps them for its next frames)."""
@@ -265,10 +268,10 @@ class SynthGenerator:
         keypoints = project(hand.joints, hand.K)
         image = hand.rgb + (1 - hand.alpha[..., None]) * background
         if occluders is None:
-            occluders = appearance.sample_occluders(
+            occluders = sample_occluders(
                 scene_rng, size, keypoints, self.config.occluder_probability
             )
-        image, occluder = appearance.paint_occluders(image, occluders)
+        image, occluder = paint_occluders(image, occluders)
         luma = appearance.hand_luma(scene.skin, scene.lights)
         image = appearance.apply_camera_look(image, scene.look, luma, scene_rng)
         image = np.round(image * 255).astype(np.uint8)

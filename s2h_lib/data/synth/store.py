@@ -402,7 +402,7 @@ def make_manifest(
     jobs: list[ShardJob],
     shards: dict[str, list[dict]],
 ) -> dict:
-    from s2h_lib.data.synth.appearance import check_backgrounds
+    from s2h_lib.data.synth.backgrounds import check_backgrounds
     from s2h_lib.hand.hand_model import ManoLayer
 
     layer = ManoLayer(mano_root=config.mano_root)
