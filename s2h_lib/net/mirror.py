@@ -1,6 +1,6 @@
 """Left <-> right: a crop mirrored left-right, and a prediction mirrored back.
 
-The hand model's left hand is the right one reflected in x (mano_io.mirror_model), and the
+The hand model's left hand is the right one reflected in x (mano_data.mirror_model), and the
 fitter's joint-angle limits are those of the right hand. So a left hand can be handled as the
 right hand in the mirrored crop, then mirrored back: `mirror_sample`, fit or predict,
 `mirror_prediction`. The camera-frame reflection is S = diag(-1, 1, 1); the image flip it

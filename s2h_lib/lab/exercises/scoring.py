@@ -28,7 +28,7 @@ def check_auc(auc_fn: Callable | None) -> Verdict:
     answer = float(call_answer(auc_fn, curve, thresholds))
     expected = area_under_curve(curve, thresholds)
     if math.isclose(answer, expected, rel_tol=TOLERANCE):
-        return Verdict(True, f"AUC {answer:.4f}, as metrics.area_under_curve")
+        return Verdict(True, f"AUC {answer:.4f}, as curves.area_under_curve")
     hint = ""
     if math.isclose(answer, float(np.trapezoid(curve, thresholds)) / thresholds[-1], rel_tol=1e-3):
         hint = " (divide by the range, last - first threshold, not the last one: this curve "
