@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import s2h_lib
 
 PACKAGE_ROOT = Path(s2h_lib.__file__).parent
@@ -24,8 +22,9 @@ LAYERS = (
     ("net",),
     ("losses",),
     ("evaluation", "fit", "train", "viz"),
+    ("predict",),
     ("lab", "experiments"),
-    ("cli", "predict"),
+    ("cli",),
 )
 LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 
@@ -89,11 +88,6 @@ def test_every_top_level_part_has_a_layer():
     assert sorted(parts - set(LAYER_OF)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lab/camera_views, lab/photo_hands and lab/photo_answers import predict.py, which the "
-    "picture puts above lab/ (reported with issue 16; drop this mark when it is fixed)",
-)
 def test_no_import_runs_from_a_lower_layer_up():
     violations = layering_violations()
     assert not violations, "imports that run up the layers:\n" + "\n".join(violations)
