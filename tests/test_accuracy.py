@@ -33,6 +33,18 @@ def test_target_checks_on_hand_made_rows():
     assert target_checks({"full": _row(9.0)}) == []
 
 
+def test_each_ablation_is_checked_against_its_own_row():
+    rows = {
+        "self-regressed": _row(15.0, 0.3),
+        "self-regressed-no-bone": _row(16.9, 0.4),  # gap 1.9 > 0.7
+        "self-no-bone": _row(12.0, 0.1),  # no "self" row: not checked
+    }
+    assert target_checks(rows) == [
+        "PASS self-regressed 15.00 mm vs self-regressed-no-bone 16.90 mm "
+        "(target: clearly lower, the gap beyond both spreads)"
+    ]
+
+
 def test_model_variants_change_only_their_model_field():
     config = AccuracyConfig(preset="synth-cpu-demo", steps=20)
     self_run = variant_config(config, "self", seed=1)
@@ -41,7 +53,11 @@ def test_model_variants_change_only_their_model_field():
     assert one_view.model.view_hypotheses == 1
     random_init = variant_config(config, "self-random-init", seed=1)
     assert random_init.model.pretrained_weights is None
-    for run in (one_view, random_init):
+    regressed = variant_config(config, "self-regressed-no-bone", seed=1)
+    assert regressed.model.camera == "regressed" and regressed.model.view_hypotheses == 1
+    assert regressed.effective_losses.weight("bone_direction") == 0.0
+    assert self_run.model.camera == "keypoints"
+    for run in (one_view, random_init, regressed):
         assert run.total_steps == 20 and run.seed == 1 and run.supervision == "self"
 
 
