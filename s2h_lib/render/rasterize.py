@@ -87,6 +87,12 @@ def project(verts: Tensor, K: Tensor, znear: float) -> tuple[Tensor, Tensor]:
     return uv, depth
 
 
+def corners_of_faces(values: Tensor, faces: Tensor) -> Tensor:
+    """Per-vertex values `(B, V, ...)` at the corners of the faces `(F, 3)`.  -> (B, F, 3, ...)."""
+    corners = values.index_select(1, faces.reshape(-1))
+    return corners.reshape(values.shape[0], *faces.shape, *values.shape[2:])
+
+
 def edge_function(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """Twice the signed area of triangle (p, a, b) on screen.  (..., 2) x3 -> (...).
 
@@ -240,20 +246,21 @@ class EdgeLines:
             inv_length_sq=length_sq.reciprocal(),
         )
 
-    def edge(self, k: int, face: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        """Oriented edge function `(P,)` of edge k at pairs (face, x, y), all (P,)."""
+    def at_pairs(
+        self, k: int, face: Tensor, x: Tensor, y: Tensor, with_distance: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """Edge k's oriented edge function `(P,)` at pairs (face, x, y), all (P,), and if asked
+        their squared distance `(P,)` to its segment."""
         a, b, c = (t[k].index_select(0, face) for t in (self.a, self.b, self.c))
-        return torch.addcmul(torch.addcmul(c, a, x), b, y)
-
-    def distance_sq(self, k: int, face: Tensor, x: Tensor, y: Tensor, edge: Tensor) -> Tensor:
-        """Squared distance `(P,)` from pairs (face, x, y) to edge k's segment, given `edge`."""
-        a, b, d, half_length_sq, inv_length_sq = (
-            t[k].index_select(0, face)
-            for t in (self.a, self.b, self.d, self.half_length_sq, self.inv_length_sq)
+        edge = torch.addcmul(torch.addcmul(c, a, x), b, y)
+        if not with_distance:
+            return edge, None
+        d, half_length_sq, inv_length_sq = (
+            t[k].index_select(0, face) for t in (self.d, self.half_length_sq, self.inv_length_sq)
         )
         along = torch.addcmul(torch.addcmul(d, a, y), b, x, value=-1.0)
         beyond = (along.abs() - half_length_sq).clamp_min(0.0)
-        return torch.addcmul(edge * edge, beyond, beyond) * inv_length_sq
+        return edge, torch.addcmul(edge * edge, beyond, beyond) * inv_length_sq
 
 
 def barycentrics_and_depth(
@@ -293,7 +300,7 @@ def rasterize(
     barycentrics or depths: `with_barycentrics=False` skips them.
     """
     uv, z = project(verts, K, settings.znear)
-    tri_uv, tri_z = uv[:, faces], z[:, faces]
+    tri_uv, tri_z = corners_of_faces(uv, faces), corners_of_faces(z, faces)
     with torch.no_grad():
         drawable = drawable_faces(tri_uv, tri_z, settings)
         candidates = enumerate_pairs(tri_uv, drawable, blur_threshold**0.5, image_size)
@@ -319,11 +326,13 @@ def pair_geometry(
     local_uv = tri_uv.reshape(-1, 3, 2) - candidates.corner.to(tri_uv.dtype).unsqueeze(1)
     lines = EdgeLines.of_faces(local_uv, torch.sign(area).reshape(-1))
     x, y = candidates.dx.to(tri_uv.dtype), candidates.dy.to(tri_uv.dtype)
-    edges = [lines.edge(k, face, x, y) for k in range(3)]
+    with_distance = blur_threshold > 0
+    edges, dist_sq = zip(
+        *(lines.at_pairs(k, face, x, y, with_distance) for k in range(3)), strict=True
+    )
     inside = torch.minimum(edges[0], torch.minimum(edges[1], edges[2])) >= 0
     signed_dist_sq = None
-    if blur_threshold > 0:
-        dist_sq = [lines.distance_sq(k, face, x, y, edges[k]) for k in range(3)]
+    if with_distance:
         dist_sq = torch.minimum(dist_sq[0], torch.minimum(dist_sq[1], dist_sq[2]))
         keep = (inside | (dist_sq < blur_threshold)).nonzero().squeeze(1)
         signed_dist_sq = torch.where(inside, -dist_sq, dist_sq).index_select(0, keep)
