@@ -79,7 +79,7 @@ def interpolate_colors(fragments: Fragments, corner_colors: Tensor, pairs: Tenso
     face, bary = fragments.face, fragments.bary
     if pairs is not None:
         face, bary = face[pairs], bary[pairs]
-    corners = corner_colors.reshape(-1, 3, 3)[face]
+    corners = corner_colors.reshape(-1, 3, 3).index_select(0, face)
     return torch.einsum("pk,pkc->pc", bary, corners)
 
 
