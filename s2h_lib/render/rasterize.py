@@ -27,7 +27,9 @@ from s2h_lib.render.settings import RenderSettings
 # Faces with twice their projected area below this (in pixels²) are skipped: they have no
 # interior, and their barycentrics divide by nearly zero.
 MIN_FACE_AREA = 1e-6
-# Guards the projection of a pixel onto a zero-length edge (in pixels²).
+# Guards the division by an edge's squared length (in pixels²). Faces are never drawn with such
+# an edge in practice: it takes a needle under 1e-6 px wide and over 1 px long to pass
+# MIN_FACE_AREA, and for it the distances to that edge would come out too small.
 MIN_EDGE_LENGTH_SQ = 1e-12
 
 
@@ -149,7 +151,8 @@ def pixel_boxes(
 
 
 def index_dtype(count: int) -> torch.dtype:
-    """int32 for indices below `count` where it fits: half the memory traffic of int64."""
+    """Index dtype for values up to `count`: int32 where it fits (half the memory traffic of
+    int64, and faster to gather with and divide), int64 beyond."""
     return torch.int32 if count <= torch.iinfo(torch.int32).max else torch.int64
 
 
@@ -168,7 +171,7 @@ def enumerate_pairs(
     width, height = (extent * drawable.unsqueeze(-1)).reshape(-1, 2).unbind(-1)
     counts = width * height
     num_pairs = int(counts.sum())
-    dtype = index_dtype(max(num_pairs, batch_size * H * W))
+    dtype = index_dtype(max(num_pairs, batch_size * H * W, counts.numel()))
     device = tri_uv.device
     face_ids = torch.arange(counts.numel(), device=device, dtype=dtype)
     face = torch.repeat_interleave(face_ids, counts, output_size=num_pairs)
