@@ -7,7 +7,7 @@ barycentrics, depth) is plain tensor math that autograd differentiates.
 
 The geometry is linear in the pixel position, so it is set up once per face (`EdgeLines`: the
 coefficients of each edge's line, in the face's own pixel frame) and evaluated per pair on flat
-(P,) tensors, one gathered coefficient at a time: with some 30 pairs per face, the per-pair work
+(P,) tensors, one gathered coefficient at a time: with tens of pairs per face, the per-pair work
 is what costs.
 
 Pixel convention (DESIGN.md): OpenCV camera, u = K X / Z, pixel (row r, column c) has its centre
@@ -200,7 +200,7 @@ def candidates_at(
     `enumerate_pairs` uses (boxes grown by radius), so both give the same geometry."""
     H, W = image_size
     corner = pixel_boxes(tri_uv, radius, image_size)[0].reshape(-1, 2)
-    face_corner = corner[face]
+    face_corner = corner.index_select(0, face)
     return Candidates(
         face=face,
         pixel=(image * H + row) * W + column,
@@ -220,8 +220,9 @@ class EdgeLines:
     - oriented edge function e = a x + b y + c, (a, b) = o (ey, -ex): >= 0 on the face's side,
       o · `edge_function`, the unnormalised barycentric of vertex k;
     - position along the edge s = a y - b x + d = o (p - midpoint) · (ex, ey), so the edge's
-      segment is |s| <= L / 2 and the squared distance to it is (e² + max(|s| - L/2, 0)²) / L
-      (Lagrange's identity: |p - q|² L = e² + ((p - q) · (ex, ey))²).
+      segment is |s| <= L / 2, and the squared distance to it (`squared_distance_to_segment`)
+      is (e² + max(|s| - L/2, 0)²) / L: by Pythagoras, the squared distances to the edge's
+      line (e² / L) and along it past the nearer end.
     """
 
     a: Tensor
@@ -320,8 +321,8 @@ def pair_geometry(
 ) -> Fragments:
     """The geometry of candidate pairs, keeping those inside their face or within the blur.
 
-    tri_uv: (B, F, 3, 2) pixel coordinates; tri_z: (B, F, 3) depths. Differentiable w.r.t.
-    tri_uv and tri_z.
+    tri_uv: (B, F, 3, 2) pixel coordinates; tri_z: (B, F, 3) depths; candidates from
+    `enumerate_pairs` or `candidates_at`. Differentiable w.r.t. tri_uv and tri_z.
     """
     face = candidates.face
     with torch.no_grad():
