@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import Tensor
 
+import s2h_lib.render.rasterize as rasterize_module
 from s2h_lib.hand.rotations import axis_angle_to_matrix
 from s2h_lib.render import (
     MIN_PROBABILITY,
@@ -21,7 +22,7 @@ from s2h_lib.render import (
     silhouette,
     supersampled_intrinsics,
 )
-from s2h_lib.render.rasterize import MIN_FACE_AREA
+from s2h_lib.render.rasterize import MIN_FACE_AREA, rasterize
 
 # Hand rest frame (fingers -x, palm -y, thumb +z) to camera frame (x right, y down, z forward):
 # fingers point up the image and the palm faces the camera.
@@ -559,3 +560,33 @@ def test_float32_and_float64_agree_on_any_device(device):
     for name in ("rgb", "alpha", "depth"):
         low, high = getattr(outputs[torch.float32], name), getattr(outputs[torch.float64], name)
         assert torch.allclose(low.double(), high, atol=1e-4), name
+
+
+def test_float32_geometry_far_from_the_image_origin_loses_no_precision():
+    """Pairs are evaluated in their face's own pixel frame, so a face hundreds of pixels from
+    the origin gets float32 distances, barycentrics and depths as exact as one near it."""
+    uv = [[301.3, 201.1], [301.7, 206.4], [306.2, 201.6]]
+    settings = RenderSettings(image_size=(210, 310), sigma=2.0)
+    verts, faces, K = pixel_triangle(uv, dtype=torch.float32)
+    fragments = {
+        dtype: rasterize(verts.to(dtype), faces, K.to(dtype), (210, 310), settings, 4.0)
+        for dtype in (torch.float32, torch.float64)
+    }
+    low, high = fragments[torch.float32], fragments[torch.float64]
+    assert torch.equal(low.pixel, high.pixel) and torch.equal(low.inside, high.inside)
+    assert low.inside.sum() > 5 and (~low.inside).sum() > 20
+    for name in ("signed_dist_sq", "bary", "depth"):
+        assert torch.allclose(getattr(low, name).double(), getattr(high, name), atol=1e-5), name
+
+
+def test_int64_pair_indices_give_the_same_fragments(monkeypatch):
+    """Pair and pixel indices are int32 below 2**31 and int64 above, with the same results."""
+    assert rasterize_module.index_dtype(2**31 - 1) == torch.int32
+    assert rasterize_module.index_dtype(2**31) == torch.int64
+    verts, faces, K, size = triangle_scene()
+    settings = RenderSettings(image_size=size, sigma=2.0, zfar=1.4)
+    int32 = rasterize(verts, faces, K, size, settings, settings.blur_threshold)
+    monkeypatch.setattr(rasterize_module, "index_dtype", lambda count: torch.int64)
+    int64 = rasterize(verts, faces, K, size, settings, settings.blur_threshold)
+    for name in ("pixel", "face", "inside", "signed_dist_sq", "bary", "depth"):
+        assert torch.equal(getattr(int32, name), getattr(int64, name)), name

@@ -27,7 +27,13 @@ import warnings
 import torch
 from torch import Tensor
 
-from s2h_lib.render.rasterize import Fragments, drawable_faces, pair_geometry, project
+from s2h_lib.render.rasterize import (
+    Fragments,
+    candidates_at,
+    drawable_faces,
+    pair_geometry,
+    project,
+)
 from s2h_lib.render.settings import RenderSettings, pixels_per_ndc
 
 INSTALL_HINT = (
@@ -81,19 +87,11 @@ def rasterize_pytorch3d(
         pix_to_face = search_pairs(verts, faces, K, image_size, settings, blur_threshold)
         drawable = drawable_faces(tri_uv, tri_z, settings).reshape(-1)
         valid = (pix_to_face >= 0) & drawable[pix_to_face.clamp_min(0)]
-        face = pix_to_face[valid]
-        pixel = valid.nonzero()[:, :3]
-    return pair_geometry(
-        tri_uv,
-        tri_z,
-        face,
-        pixel[:, 2],
-        pixel[:, 1],
-        image_size,
-        settings,
-        blur_threshold,
-        with_barycentrics,
-    )
+        image, row, column, _ = valid.nonzero().unbind(1)
+        candidates = candidates_at(
+            tri_uv, pix_to_face[valid], image, row, column, blur_threshold**0.5, image_size
+        )
+    return pair_geometry(tri_uv, tri_z, candidates, settings, blur_threshold, with_barycentrics)
 
 
 def search_pairs(

@@ -5,6 +5,11 @@ of its screen bounding box, grown by the blur radius, and only those pairs are e
 enumeration is integer bookkeeping under no_grad; the geometry of the pairs (signed distance,
 barycentrics, depth) is plain tensor math that autograd differentiates.
 
+The geometry is linear in the pixel position, so it is set up once per face (`EdgeLines`: the
+coefficients of each edge's line, in the face's own pixel frame) and evaluated per pair on flat
+(P,) tensors, one gathered coefficient at a time: with tens of pairs per face, the per-pair work
+is what costs.
+
 Pixel convention (DESIGN.md): OpenCV camera, u = K X / Z, pixel (row r, column c) has its centre
 at (u, v) = (c, r). On screen a face wound counter-clockwise seen from outside (outward normal
 cross(v1 - v0, v2 - v0)) that faces the camera has a positive edge function (see `edge_function`).
@@ -22,7 +27,9 @@ from s2h_lib.render.settings import RenderSettings
 # Faces with twice their projected area below this (in pixels²) are skipped: they have no
 # interior, and their barycentrics divide by nearly zero.
 MIN_FACE_AREA = 1e-6
-# Guards the projection of a pixel onto a zero-length edge (in pixels²).
+# Guards the division by an edge's squared length (in pixels²). Faces are never drawn with such
+# an edge in practice: it takes a needle under 1e-6 px wide and over 1 px long to pass
+# MIN_FACE_AREA, and for it the distances to that edge would come out too small.
 MIN_EDGE_LENGTH_SQ = 1e-12
 
 
@@ -51,6 +58,25 @@ class Fragments:
     num_candidates: int
 
 
+@dataclass
+class Candidates:
+    """Pixel-face pairs to evaluate, flattened over the batch, before the blur test.
+
+    face: (P,) index into the flattened (B, F) faces; pixel: (P,) index into the flattened
+        (B, H, W) image; both int32 where that fits, else int64.
+    dx, dy: (P,) integer offsets (column, row) of the pixel from its face's corner.
+    corner: (B * F, 2) int64 pixel (column, row) near each face, the origin of the face's frame:
+        the pair geometry is computed there, in small numbers, so float32 loses no precision to
+        pixel coordinates in the hundreds.
+    """
+
+    face: Tensor
+    pixel: Tensor
+    dx: Tensor
+    dy: Tensor
+    corner: Tensor
+
+
 def project(verts: Tensor, K: Tensor, znear: float) -> tuple[Tensor, Tensor]:
     """Pixel coordinates `(B, V, 2)` and depths `(B, V)` of camera-frame points `(B, V, 3)`.
 
@@ -61,6 +87,12 @@ def project(verts: Tensor, K: Tensor, znear: float) -> tuple[Tensor, Tensor]:
     xy = verts[..., :2] / depth.clamp_min(znear).unsqueeze(-1)
     uv = torch.einsum("bij,bvj->bvi", K[:, :2, :2], xy) + K[:, None, :2, 2]
     return uv, depth
+
+
+def corners_of_faces(values: Tensor, faces: Tensor) -> Tensor:
+    """Per-vertex values `(B, V, ...)` at the corners of the faces `(F, 3)`.  -> (B, F, 3, ...)."""
+    corners = values.index_select(1, faces.reshape(-1))
+    return corners.reshape(values.shape[0], *faces.shape, *values.shape[2:])
 
 
 def edge_function(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -99,13 +131,13 @@ def drawable_faces(tri_uv: Tensor, tri_z: Tensor, settings: RenderSettings) -> T
     return drawable
 
 
-def enumerate_pairs(
-    tri_uv: Tensor, drawable: Tensor, radius: float, image_size: tuple[int, int]
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Every (face, pixel) pair whose pixel centre lies in the face's grown bounding box.
+def pixel_boxes(
+    tri_uv: Tensor, radius: float, image_size: tuple[int, int]
+) -> tuple[Tensor, Tensor]:
+    """Each face's bounding box grown by radius, as the pixels whose centres it holds.
 
-    tri_uv: (B, F, 3, 2) pixel coordinates; drawable: (B, F) bool; radius in pixels.
-    Returns face (P,) into the flattened (B, F), and pixel column x (P,) and row y (P,).
+    tri_uv: (B, F, 3, 2) pixel coordinates. Returns the first pixel (column, row) and the extent
+    (columns, rows), both (B, F, 2) int64, clipped to the image; the extent is 0 off screen.
     """
     H, W = image_size
     low = tri_uv.amin(-2) - radius
@@ -115,33 +147,134 @@ def enumerate_pairs(
     first = torch.minimum(low.clamp_min(-1.0), limit).ceil().long().clamp_min(0)
     last = torch.minimum(high.clamp_min(-1.0), limit).floor().long()
     last = torch.minimum(last, limit.long() - 1)
-    extent = (last - first + 1).clamp_min(0) * drawable.unsqueeze(-1)
-    width, height = extent.reshape(-1, 2).unbind(-1)
+    return first, (last - first + 1).clamp_min(0)
+
+
+def index_dtype(count: int) -> torch.dtype:
+    """Index dtype for values up to `count`: int32 where it fits (half the memory traffic of
+    int64, and faster to gather with and divide), int64 beyond."""
+    return torch.int32 if count <= torch.iinfo(torch.int32).max else torch.int64
+
+
+def enumerate_pairs(
+    tri_uv: Tensor, drawable: Tensor, radius: float, image_size: tuple[int, int]
+) -> Candidates:
+    """Every (face, pixel) pair whose pixel centre lies in the face's grown bounding box.
+
+    tri_uv: (B, F, 3, 2) pixel coordinates; drawable: (B, F) bool; radius in pixels.
+    A face's pairs are consecutive, its box's pixels row by row.
+    """
+    batch_size, num_faces = drawable.shape
+    H, W = image_size
+    first, extent = pixel_boxes(tri_uv, radius, image_size)
+    first = first.reshape(-1, 2)
+    width, height = (extent * drawable.unsqueeze(-1)).reshape(-1, 2).unbind(-1)
     counts = width * height
-    face = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
-    start = torch.cumsum(counts, 0) - counts
-    local = torch.arange(face.numel(), device=face.device) - start[face]
-    first = first.reshape(-1, 2)[face]
-    x = first[:, 0] + local % width[face]
-    y = first[:, 1] + local // width[face]
-    return face, x, y
+    num_pairs = int(counts.sum())
+    dtype = index_dtype(max(num_pairs, batch_size * H * W, counts.numel()))
+    device = tri_uv.device
+    face_ids = torch.arange(counts.numel(), device=device, dtype=dtype)
+    face = torch.repeat_interleave(face_ids, counts, output_size=num_pairs)
+    start = (torch.cumsum(counts, 0) - counts).to(dtype)
+    position = torch.arange(num_pairs, device=device, dtype=dtype) - start.index_select(0, face)
+    width = width.to(dtype).index_select(0, face)
+    dy = torch.div(position, width, rounding_mode="trunc")  # positions are >= 0
+    dx = position - dy * width
+    image = torch.arange(batch_size, device=device).repeat_interleave(num_faces)
+    first_pixel = ((image * H + first[:, 1]) * W + first[:, 0]).to(dtype)
+    pixel = first_pixel.index_select(0, face) + dy * W + dx
+    return Candidates(face=face, pixel=pixel, dx=dx, dy=dy, corner=first)
+
+
+def candidates_at(
+    tri_uv: Tensor,
+    face: Tensor,
+    image: Tensor,
+    row: Tensor,
+    column: Tensor,
+    radius: float,
+    image_size: tuple[int, int],
+) -> Candidates:
+    """`Candidates` for pairs found elsewhere: face (P,) into the flattened (B, F), and each
+    pixel's image (P,), row (P,) and column (P,). Offsets are taken from the corners
+    `enumerate_pairs` uses (boxes grown by radius), so both give the same geometry."""
+    H, W = image_size
+    corner = pixel_boxes(tri_uv, radius, image_size)[0].reshape(-1, 2)
+    face_corner = corner.index_select(0, face)
+    return Candidates(
+        face=face,
+        pixel=(image * H + row) * W + column,
+        dx=column - face_corner[:, 0],
+        dy=row - face_corner[:, 1],
+        corner=corner,
+    )
+
+
+@dataclass
+class EdgeLines:
+    """Per edge and face `(3, N)` coefficients of the pair geometry, N = B·F.
+
+    Edge k joins vertices k + 1 and k + 2 (it is opposite vertex k). At a pixel (x, y) in the
+    face's frame (relative to its corner), with (ex, ey) the edge vector and o = +1 for faces
+    wound counter-clockwise on screen, -1 otherwise:
+    - oriented edge function e = a x + b y + c, (a, b) = o (ey, -ex): >= 0 on the face's side,
+      o · `edge_function`, the unnormalised barycentric of vertex k;
+    - position along the edge s = a y - b x + d = o (p - midpoint) · (ex, ey). With
+      L = ex² + ey² = a² + b², the edge's segment is |s| <= L / 2, and the squared distance to
+      it (`squared_distance_to_segment`) is (e² + max(|s| - L/2, 0)²) / L: by Pythagoras, the
+      squared distances to the edge's line (e² / L) and along it past the nearer end.
+    """
+
+    a: Tensor
+    b: Tensor
+    c: Tensor
+    d: Tensor
+
+    @staticmethod
+    def of_faces(local_uv: Tensor, orientation: Tensor) -> EdgeLines:
+        """local_uv: (N, 3, 2) vertices in the faces' frames; orientation: (N,) +-1."""
+        x, y = local_uv.permute(2, 1, 0)
+        start_x, start_y = x.roll(-1, 0), y.roll(-1, 0)
+        end_x, end_y = x.roll(1, 0), y.roll(1, 0)
+        a, b = orientation * (end_y - start_y), orientation * (start_x - end_x)
+        c = -(a * start_x + b * start_y)
+        d = (b * (start_x + end_x) - a * (start_y + end_y)) / 2
+        return EdgeLines(a=a, b=b, c=c, d=d)
+
+    def at_pairs(
+        self, k: int, face: Tensor, x: Tensor, y: Tensor, with_distance: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """Edge k's oriented edge function `(P,)` at pairs (face, x, y), all (P,), and if asked
+        their squared distance `(P,)` to its segment."""
+        a, b, c = (t[k].index_select(0, face) for t in (self.a, self.b, self.c))
+        edge = torch.addcmul(torch.addcmul(c, a, x), b, y)
+        if not with_distance:
+            return edge, None
+        along = torch.addcmul(torch.addcmul(self.d[k].index_select(0, face), a, y), b, x, value=-1)
+        # From a and b rather than gathered: fewer gathers, and L is exactly the face's.
+        length_sq = torch.addcmul(a * a, b, b).clamp_min(MIN_EDGE_LENGTH_SQ)
+        beyond = torch.sub(along.abs(), length_sq, alpha=0.5).clamp_min(0.0)
+        return edge, torch.addcmul(edge * edge, beyond, beyond) / length_sq
 
 
 def barycentrics_and_depth(
-    oriented_edges: Tensor, tri_z: Tensor, settings: RenderSettings
+    oriented_edges: list[Tensor], corner_z: list[Tensor], settings: RenderSettings
 ) -> tuple[Tensor, Tensor]:
     """Clipped (perspective-correct) barycentrics `(P, 3)` and depth `(P,)` of pairs.
 
-    oriented_edges: (P, 3) edge functions signed so that they are >= 0 inside; the barycentrics
-    are their normalised positive parts, which is pytorch3d's "perspective-correct, then clip to
-    the face" without dividing by the face area. Dividing by depth makes them perspective-correct.
+    oriented_edges: 3 x (P,) edge functions signed so that they are >= 0 inside; corner_z:
+    3 x (P,) depths of the face's vertices. The barycentrics are the edges' normalised positive
+    parts, which is pytorch3d's "perspective-correct, then clip to the face" without dividing by
+    the face area. Dividing by depth makes them perspective-correct.
     """
-    weights = oriented_edges.clamp_min(0.0)
+    weights = [edge.clamp_min(0.0) for edge in oriented_edges]
     if settings.perspective_correct:
-        weights = weights / tri_z
+        weights = [weight / z for weight, z in zip(weights, corner_z, strict=True)]
     # The weights of a drawable face sum to at least MIN_FACE_AREA / zfar.
-    bary = weights / weights.sum(-1, keepdim=True).clamp_min(MIN_FACE_AREA / settings.zfar)
-    return bary, (bary * tri_z).sum(-1)
+    total = (weights[0] + weights[1] + weights[2]).clamp_min(MIN_FACE_AREA / settings.zfar)
+    bary = [weight / total for weight in weights]
+    depth = bary[0] * corner_z[0] + bary[1] * corner_z[1] + bary[2] * corner_z[2]
+    return torch.stack(bary, -1), depth
 
 
 def rasterize(
@@ -161,71 +294,58 @@ def rasterize(
     barycentrics or depths: `with_barycentrics=False` skips them.
     """
     uv, z = project(verts, K, settings.znear)
-    tri_uv, tri_z = uv[:, faces], z[:, faces]
+    tri_uv, tri_z = corners_of_faces(uv, faces), corners_of_faces(z, faces)
     with torch.no_grad():
         drawable = drawable_faces(tri_uv, tri_z, settings)
-        face, x, y = enumerate_pairs(tri_uv, drawable, blur_threshold**0.5, image_size)
-    return pair_geometry(
-        tri_uv, tri_z, face, x, y, image_size, settings, blur_threshold, with_barycentrics
-    )
+        candidates = enumerate_pairs(tri_uv, drawable, blur_threshold**0.5, image_size)
+    return pair_geometry(tri_uv, tri_z, candidates, settings, blur_threshold, with_barycentrics)
 
 
 def pair_geometry(
     tri_uv: Tensor,
     tri_z: Tensor,
-    face: Tensor,
-    x: Tensor,
-    y: Tensor,
-    image_size: tuple[int, int],
+    candidates: Candidates,
     settings: RenderSettings,
     blur_threshold: float,
     with_barycentrics: bool = True,
 ) -> Fragments:
     """The geometry of candidate pairs, keeping those inside their face or within the blur.
 
-    tri_uv: (B, F, 3, 2) pixel coordinates; tri_z: (B, F, 3) depths; face: (P,) into the
-    flattened (B, F); x, y: (P,) pixel column and row. Differentiable w.r.t. tri_uv and tri_z.
+    tri_uv: (B, F, 3, 2) pixel coordinates; tri_z: (B, F, 3) depths; candidates from
+    `enumerate_pairs` or `candidates_at`. Differentiable w.r.t. tri_uv and tri_z.
     """
-    H, W = image_size
+    face = candidates.face
     with torch.no_grad():
-        pixel = (face // tri_uv.shape[1] * H + y) * W + x
-        orientation = torch.sign(
-            edge_function(tri_uv[..., 0, :], tri_uv[..., 1, :], tri_uv[..., 2, :])
-        ).reshape(-1)[face]
-    num_candidates = face.numel()
-    a, b, c = tri_uv.reshape(-1, 3, 2)[face].unbind(1)
-    p = torch.stack([x, y], -1).to(tri_uv.dtype)
-    edges = torch.stack(
-        [edge_function(p, b, c), edge_function(p, c, a), edge_function(p, a, b)], -1
+        area = edge_function(tri_uv[..., 0, :], tri_uv[..., 1, :], tri_uv[..., 2, :])
+    local_uv = tri_uv.reshape(-1, 3, 2) - candidates.corner.to(tri_uv.dtype).unsqueeze(1)
+    lines = EdgeLines.of_faces(local_uv, torch.sign(area).reshape(-1))
+    x, y = candidates.dx.to(tri_uv.dtype), candidates.dy.to(tri_uv.dtype)
+    with_distance = blur_threshold > 0
+    edges, dist_sq = zip(
+        *(lines.at_pairs(k, face, x, y, with_distance) for k in range(3)), strict=True
     )
-    oriented_edges = edges * orientation.unsqueeze(-1)
-    inside = (oriented_edges >= 0).all(-1)
+    inside = torch.minimum(edges[0], torch.minimum(edges[1], edges[2])) >= 0
     signed_dist_sq = None
-    if blur_threshold > 0:
-        dist_sq = torch.minimum(
-            squared_distance_to_segment(p, a, b),
-            torch.minimum(
-                squared_distance_to_segment(p, b, c), squared_distance_to_segment(p, c, a)
-            ),
-        )
+    if with_distance:
+        dist_sq = torch.minimum(dist_sq[0], torch.minimum(dist_sq[1], dist_sq[2]))
         keep = (inside | (dist_sq < blur_threshold)).nonzero().squeeze(1)
-        signed_dist_sq = torch.where(inside, -dist_sq, dist_sq)[keep]
+        signed_dist_sq = torch.where(inside, -dist_sq, dist_sq).index_select(0, keep)
     else:
         keep = inside.nonzero().squeeze(1)
-    face = face[keep]
+    face = face.index_select(0, keep)
     bary = depth = None
     if with_barycentrics:
-        bary, depth = barycentrics_and_depth(
-            oriented_edges[keep], tri_z.reshape(-1, 3)[face], settings
-        )
+        corner_z = [z.index_select(0, face) for z in tri_z.reshape(-1, 3).T]
+        kept_edges = [edge.index_select(0, keep) for edge in edges]
+        bary, depth = barycentrics_and_depth(kept_edges, corner_z, settings)
     return Fragments(
-        pixel=pixel[keep],
-        face=face,
-        inside=inside[keep],
+        pixel=candidates.pixel.index_select(0, keep).long(),
+        face=face.long(),
+        inside=inside.index_select(0, keep),
         signed_dist_sq=signed_dist_sq,
         bary=bary,
         depth=depth,
-        num_candidates=num_candidates,
+        num_candidates=candidates.face.numel(),
     )
 
 

@@ -79,7 +79,7 @@ def interpolate_colors(fragments: Fragments, corner_colors: Tensor, pairs: Tenso
     face, bary = fragments.face, fragments.bary
     if pairs is not None:
         face, bary = face[pairs], bary[pairs]
-    corners = corner_colors.reshape(-1, 3, 3)[face]
+    corners = corner_colors.reshape(-1, 3, 3).index_select(0, face)
     return torch.einsum("pk,pkc->pc", bary, corners)
 
 
@@ -182,4 +182,5 @@ def silhouette(
         alpha = soft_alpha(fragments, settings.sigma * factor**2, num_pixels)
     else:  # hard mode keeps only inside pairs
         alpha = verts.new_zeros(num_pixels).index_fill(0, fragments.pixel, 1.0)
-    return F.avg_pool2d(to_image(alpha.unsqueeze(-1), batch_size, size), factor)
+    alpha = to_image(alpha.unsqueeze(-1), batch_size, size)
+    return F.avg_pool2d(alpha, factor) if factor > 1 else alpha
