@@ -149,7 +149,7 @@ EXERCISED: dict[str, tuple[str, ...]] = {
         f"{THIS}::test_mano_convert_then_info_as_written",
     ),
     "s2h mano info PATH": (f"{THIS}::test_mano_convert_then_info_as_written",),
-    ".venv/bin/python bench/bench_render.py": (
+    ".venv/bin/python bench/bench_render.py --quick": (
         f"{THIS}::test_bench_scripts_take_the_readmes_options",
     ),
 }
@@ -452,7 +452,7 @@ BENCH_COMMANDS = (
     ".venv/bin/python bench/accuracy.py --preset synth-cpu-demo --steps 200 --seeds 3 "
     "--eval-samples 200",
     ".venv/bin/python bench/walk_notebooks.py",
-    ".venv/bin/python bench/bench_render.py",
+    ".venv/bin/python bench/bench_render.py --quick",
 )
 
 
