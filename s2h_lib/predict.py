@@ -144,9 +144,7 @@ def photo_crops(photo: PhotoHands, size: int) -> list[FoundHand]:
 
 
 def _on_cpu(pred: HandPrediction) -> HandPrediction:
-    return HandPrediction(
-        **{k: None if v is None else v.detach().cpu() for k, v in vars(pred).items()}
-    )
+    return pred.map(lambda tensor: tensor.detach().cpu())
 
 
 def predict_hand(net: HandNet, hand: FoundHand, refine: bool = False) -> HandPrediction:

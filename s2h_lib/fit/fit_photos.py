@@ -99,16 +99,6 @@ def find_hands(images: Path, out: Path, size: int = CROP_SIZE) -> tuple[list[Fou
 # ---- fitting ------------------------------------------------------------------------------
 
 
-def _concat(predictions: list[HandPrediction]) -> HandPrediction:
-    names = vars(predictions[0])
-    return HandPrediction(
-        **{
-            name: None if first is None else torch.cat([getattr(p, name) for p in predictions])
-            for name, first in names.items()
-        }
-    )
-
-
 def _unmirror(hands: list[FoundHand], pred: HandPrediction) -> HandPrediction:
     """The batch's predictions with the left hands mirrored back into their own crops."""
     left = torch.tensor([hand.side == "left" for hand in hands], device=pred.joints.device)
@@ -116,22 +106,18 @@ def _unmirror(hands: list[FoundHand], pred: HandPrediction) -> HandPrediction:
         return pred
     back = mirror_prediction(pred, hands[0].crop.image.shape[-1])
 
-    def pick(name: str, value: Tensor | None) -> Tensor | None:
-        if value is None:
-            return None
-        mask = left.reshape(-1, *[1] * (value.dim() - 1))
-        return torch.where(mask, getattr(back, name), value)
+    def pick(values: list[Tensor]) -> Tensor:
+        own, mirrored = values
+        return torch.where(left.reshape(-1, *[1] * (own.dim() - 1)), mirrored, own)
 
-    return HandPrediction(**{name: pick(name, value) for name, value in vars(pred).items()})
+    return HandPrediction.combine([pred, back], pick)
 
 
 def _on_cpu(result: FitResult) -> FitResult:
     pred = result.prediction
     return replace(
         result,
-        prediction=HandPrediction(
-            **{k: None if v is None else v.cpu() for k, v in vars(pred).items()}
-        ),
+        prediction=pred.map(Tensor.cpu),
         loss=result.loss.cpu(),
         history=result.history.cpu(),
         fitted=result.fitted.cpu(),
@@ -157,7 +143,7 @@ def fit_hands(
             results.append(replace(result, prediction=_unmirror(part, result.prediction)))
             bar.update(len(part))
     return FitResult(
-        prediction=_concat([r.prediction for r in results]),
+        prediction=HandPrediction.combine([r.prediction for r in results], torch.cat),
         loss=torch.cat([r.loss for r in results]),
         history=torch.cat([r.history for r in results], dim=1),
         restart=[name for r in results for name in r.restart],

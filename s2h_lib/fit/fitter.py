@@ -74,8 +74,7 @@ class FitResult:
 
 def select_frames(pred: HandPrediction, index: Tensor | slice | int) -> HandPrediction:
     """The frames `index` of a prediction (every tensor field indexed alike)."""
-    fields = vars(pred).items()
-    return HandPrediction(**{k: None if v is None else v[index] for k, v in fields})
+    return pred.map(lambda tensor: tensor[index])
 
 
 def _check_hand_model(hand_model: ManoLayer) -> None:
@@ -286,10 +285,8 @@ def _keep_best(
     problems = torch.arange(U, device=best.device)
     first_frame = (best * U + problems) * T
     frame_index = (first_frame[:, None] + torch.arange(T, device=best.device)).flatten()
-    chosen = select_frames(pred, frame_index)
-    fields = vars(chosen).items()
     return FitResult(
-        prediction=HandPrediction(**{k: None if v is None else v.detach() for k, v in fields}),
+        prediction=select_frames(pred, frame_index).map(Tensor.detach),
         loss=per_restart[best, problems],
         history=history.reshape(history.shape[0], -1, U)[:, best, problems],
         restart=[names[i] for i in best.tolist()],

@@ -86,10 +86,7 @@ def inspect_terms(
                 joint_grad=None if joint_grad is None else joint_grad.detach().cpu().numpy(),
             )
         )
-    detached = HandPrediction(
-        **{k: None if v is None else v.detach() for k, v in vars(pred).items()}
-    )
-    return detached, inspections
+    return pred.map(torch.Tensor.detach), inspections
 
 
 def joint_arrows(pred: HandPrediction, K: torch.Tensor, joint_grad: np.ndarray, index: int):

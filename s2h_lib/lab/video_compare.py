@@ -40,7 +40,7 @@ def clip_prediction(net: HandNet, clip: HandSample) -> HandPrediction:
     device = next(net.parameters()).device
     with torch.no_grad():
         pred = net.predict(clip.without_truth().to(device))
-    return HandPrediction(**{k: None if v is None else v.cpu() for k, v in vars(pred).items()})
+    return pred.map(torch.Tensor.cpu)
 
 
 def clip_predictions(net: HandNet, clips: Sequence[HandSample]) -> list[HandPrediction]:

@@ -7,7 +7,7 @@ X_mano`, projected with the sample's K.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
@@ -55,6 +55,25 @@ class HandPrediction:
     def texture_per_face(self) -> bool:
         """True when `texture` has one colour per face rather than per vertex."""
         return self.texture is not None and self.texture.shape[-2] != self.verts.shape[-2]
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> HandPrediction:
+        """`fn` applied to every tensor field (None stays None): `pred.map(Tensor.detach)`,
+        `pred.map(lambda t: t[index])`."""
+        return HandPrediction(**{k: None if v is None else fn(v) for k, v in vars(self).items()})
+
+    @staticmethod
+    def combine(
+        predictions: Sequence[HandPrediction], fn: Callable[[list[Tensor]], Tensor]
+    ) -> HandPrediction:
+        """Field by field, `fn` of the predictions' tensors of that field (None where the first
+        prediction has None): `HandPrediction.combine(preds, torch.cat)`."""
+        first = vars(predictions[0])
+        return HandPrediction(
+            **{
+                k: None if v is None else fn([getattr(p, k) for p in predictions])
+                for k, v in first.items()
+            }
+        )
 
 
 # Anything that predicts the hand of a batch: a trained network, a fitter, a baseline.
