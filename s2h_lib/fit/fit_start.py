@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from s2h_lib.hand.rotations import quaternion_to_matrix
-from s2h_lib.losses.terms import middle_proximal_length
+from s2h_lib.hand.skeleton import middle_proximal_length
 from s2h_lib.net.camera_solve import (
     CAMERA_Y,
     CAMERA_Z,
