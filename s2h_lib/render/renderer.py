@@ -83,6 +83,32 @@ def interpolate_colors(fragments: Fragments, corner_colors: Tensor, pairs: Tenso
     return torch.einsum("pk,pkc->pc", bary, corners)
 
 
+def supersampled_size(settings: RenderSettings) -> tuple[int, int]:
+    """(H, W) of the image rasterized before averaging down to `settings.image_size`."""
+    factor = settings.supersample
+    return settings.image_size[0] * factor, settings.image_size[1] * factor
+
+
+def rasterize_supersampled(
+    verts: Tensor,
+    faces: Tensor,
+    K: Tensor,
+    settings: RenderSettings,
+    with_barycentrics: bool = True,
+) -> Fragments:
+    """The settings' rasterizer at the supersampled size (K and the blur scaled to it)."""
+    factor = settings.supersample
+    return rasterizer_for(settings)(
+        verts,
+        faces,
+        supersampled_intrinsics(K, factor),
+        supersampled_size(settings),
+        settings,
+        settings.blur_threshold * factor**2,
+        with_barycentrics,
+    )
+
+
 def render_mesh(
     verts: Tensor,
     faces: Tensor,
@@ -104,17 +130,10 @@ def render_mesh(
     settings = settings or RenderSettings()
     factor = settings.supersample
     batch_size = verts.shape[0]
-    size = (settings.image_size[0] * factor, settings.image_size[1] * factor)
+    size = supersampled_size(settings)
     num_pixels = batch_size * size[0] * size[1]
     sigma = settings.sigma * factor**2
-    fragments = rasterizer_for(settings)(
-        verts,
-        faces,
-        supersampled_intrinsics(K, factor),
-        size,
-        settings,
-        settings.blur_threshold * factor**2,
-    )
+    fragments = rasterize_supersampled(verts, faces, K, settings)
     winners = nearest_inside(fragments, num_pixels)
     winner_pixels = fragments.pixel[winners]
     covered = verts.new_zeros(num_pixels).index_fill(0, winner_pixels, 1.0)
@@ -167,17 +186,9 @@ def silhouette(
     settings = settings or RenderSettings()
     factor = settings.supersample
     batch_size = verts.shape[0]
-    size = (settings.image_size[0] * factor, settings.image_size[1] * factor)
+    size = supersampled_size(settings)
     num_pixels = batch_size * size[0] * size[1]
-    fragments = rasterizer_for(settings)(
-        verts,
-        faces,
-        supersampled_intrinsics(K, factor),
-        size,
-        settings,
-        settings.blur_threshold * factor**2,
-        with_barycentrics=False,
-    )
+    fragments = rasterize_supersampled(verts, faces, K, settings, with_barycentrics=False)
     if settings.mode == "soft":
         alpha = soft_alpha(fragments, settings.sigma * factor**2, num_pixels)
     else:  # hard mode keeps only inside pairs
