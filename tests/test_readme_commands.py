@@ -124,6 +124,12 @@ EXERCISED: dict[str, tuple[str, ...]] = {
         f"{THIS}::test_bench_scripts_take_the_readmes_options",
         "tests/test_accuracy.py::test_tiny_benchmark_runs_resumes_and_writes_the_table",
     ),
+    ".venv/bin/python bench/accuracy.py --preset synth-cpu-demo --steps 200 --seeds 3 "
+    "--eval-samples 200 --variants self-regressed,self-regressed-no-bone "
+    "--out runs/accuracy_regressed": (
+        f"{THIS}::test_bench_scripts_take_the_readmes_options",
+        "tests/test_accuracy.py::test_model_variants_change_only_their_model_field",
+    ),
     "s2h eval --model M --split test --out DIR": (f"{THIS}::test_eval_scores_the_test_split",),
     "s2h eval --model M --format freihand --out DIR": (
         f"{THIS}::test_eval_writes_freihands_pred_json",
@@ -451,6 +457,9 @@ def test_jupyter_lab_is_installed():
 BENCH_COMMANDS = (
     ".venv/bin/python bench/accuracy.py --preset synth-cpu-demo --steps 200 --seeds 3 "
     "--eval-samples 200",
+    ".venv/bin/python bench/accuracy.py --preset synth-cpu-demo --steps 200 --seeds 3 "
+    "--eval-samples 200 --variants self-regressed,self-regressed-no-bone "
+    "--out runs/accuracy_regressed",
     ".venv/bin/python bench/walk_notebooks.py",
     ".venv/bin/python bench/bench_render.py --quick",
 )
