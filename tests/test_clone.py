@@ -8,7 +8,7 @@ runs each one there (its tiny parameters, once per notebook), rather than here a
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import json
 import re
 import shlex
@@ -20,6 +20,8 @@ import pytest
 from helpers.clone import clone_environment, clone_files, copy_clone
 from helpers.tiny_training import build_tiny_synth
 
+from s2h_lib.lab.notebook import declared_parameters
+from s2h_lib.lab.notebook_params import NOTEBOOK_PARAMS
 from s2h_lib.paths import in_repo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,15 +85,10 @@ def test_the_scan_sees_what_it_must_refuse():
 
 
 def notebook_defaults(path: Path) -> tuple[dict[str, object], set[str]]:
-    """The parameters cell's values, and the names its check cell declares `repo_path()`."""
-    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    values = {}
-    for node in ast.parse("".join(cells[0]["source"])).body:
-        assert isinstance(node, ast.Assign), f"{path.name}: the parameters cell only assigns"
-        values[node.targets[0].id] = ast.literal_eval(node.value)
-    check_cell = "".join(cells[1]["source"])
-    declared = set(re.findall(r"^    (\w+): [^=\n]+= repo_path\(\)$", check_cell, re.M))
-    return values, declared
+    """The parameters cell's values, and the names its dataclass declares `repo_path()`."""
+    params = NOTEBOOK_PARAMS[path.stem]
+    declared = {f.name for f in dataclasses.fields(params) if f.metadata.get("repo_path")}
+    return declared_parameters(path), declared
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
