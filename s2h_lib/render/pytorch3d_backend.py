@@ -32,7 +32,7 @@ from s2h_lib.render.rasterize import (
     candidates_at,
     drawable_faces,
     pair_geometry,
-    project,
+    screen_triangles,
 )
 from s2h_lib.render.settings import RenderSettings, pixels_per_ndc
 
@@ -81,8 +81,7 @@ def rasterize_pytorch3d(
     kept. `num_candidates` is the number of pairs pytorch3d returned.
     """
     require_pytorch3d()
-    uv, z = project(verts, K, settings.znear)
-    tri_uv, tri_z = uv[:, faces], z[:, faces]
+    tri_uv, tri_z = screen_triangles(verts, faces, K, settings.znear)
     with torch.no_grad():
         pix_to_face = search_pairs(verts, faces, K, image_size, settings, blur_threshold)
         drawable = drawable_faces(tri_uv, tri_z, settings).reshape(-1)

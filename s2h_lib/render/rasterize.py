@@ -95,6 +95,15 @@ def corners_of_faces(values: Tensor, faces: Tensor) -> Tensor:
     return corners.reshape(values.shape[0], *faces.shape, *values.shape[2:])
 
 
+def screen_triangles(
+    verts: Tensor, faces: Tensor, K: Tensor, znear: float
+) -> tuple[Tensor, Tensor]:
+    """Each face's corners on screen: pixel coordinates `(B, F, 3, 2)` and depths `(B, F, 3)`
+    of camera-frame vertices `(B, V, 3)`."""
+    uv, z = project(verts, K, znear)
+    return corners_of_faces(uv, faces), corners_of_faces(z, faces)
+
+
 def edge_function(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """Twice the signed area of triangle (p, a, b) on screen.  (..., 2) x3 -> (...).
 
@@ -293,8 +302,7 @@ def rasterize(
     kept (0 keeps only inside pixels, and skips the distance computation). Silhouettes need no
     barycentrics or depths: `with_barycentrics=False` skips them.
     """
-    uv, z = project(verts, K, settings.znear)
-    tri_uv, tri_z = corners_of_faces(uv, faces), corners_of_faces(z, faces)
+    tri_uv, tri_z = screen_triangles(verts, faces, K, settings.znear)
     with torch.no_grad():
         drawable = drawable_faces(tri_uv, tri_z, settings)
         candidates = enumerate_pairs(tri_uv, drawable, blur_threshold**0.5, image_size)
