@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from s2h_lib.losses.objective import LossResult
 from s2h_lib.train import trainer as train_module
 from s2h_lib.train.checkpoint import CheckpointError, load_checkpoint
 from s2h_lib.train.train_config import StageConfig
-from s2h_lib.train.trainer import TrainingDivergedError, train
+from s2h_lib.train.train_run import read_log
+from s2h_lib.train.trainer import LOG_NAME, TrainingDivergedError, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -184,3 +186,20 @@ def test_two_processes_under_torchrun_hold_identical_parameters(synth_root, tmp_
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
     assert any(not torch.equal(rank0[n], initial[n]) for n in rank0), "no parameter moved"
+
+
+def test_a_cosine_stage_takes_the_learning_rate_down_a_half_cosine_to_zero(synth_root, tmp_path):
+    lr, steps = 1e-3, 4
+    stage = StageConfig("shape", steps, lr=lr, batch_size=4, schedule="cosine")
+    train(tiny_config(synth_root, stages=(stage,)), tmp_path / "run", progress=False)
+    logged = [record["lr"] for record in read_log(tmp_path / "run" / LOG_NAME)]
+    # logged after each step's scheduler step: lr (1 + cos(pi k / steps)) / 2 for k = 1..steps
+    expected = [lr * (1 + math.cos(math.pi * k / steps)) / 2 for k in range(1, steps + 1)]
+    assert logged == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_cosine_stage_refuses_milestones():
+    with pytest.raises(ValueError, match="a cosine schedule takes no milestones"):
+        StageConfig("shape", 10, milestones=(5,), schedule="cosine")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        StageConfig("shape", 10, schedule="linear")

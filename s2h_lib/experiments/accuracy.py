@@ -53,8 +53,13 @@ class Variant:
     model_changes: tuple[tuple[str, object], ...] = ()
 
 
-# The original's camera: rotation, scale and translation from the heads (one view to choose).
-REGRESSED_CAMERA = (("camera", "regressed"), ("view_hypotheses", 1))
+# The original's camera: rotation, scale and translation from the heads (one view to choose),
+# which read the whole image.
+REGRESSED_CAMERA = (
+    ("camera", "regressed"),
+    ("view_hypotheses", 1),
+    ("regressor_image_width", None),
+)
 VARIANTS: dict[str, Variant] = {
     "self": Variant("self"),
     "weak": Variant("weak"),

@@ -177,7 +177,7 @@ class ImageEncoder(nn.Module):
     name: one of `ENCODERS`; weights: `PACKAGED_WEIGHTS` (efficientnet_lite0 only), a local
     state-dict file, or None for random initialisation.
     forward: images (B, 3, H, W), already normalised -> (low (B, C_low, H/4, W/4),
-    pooled (B, feature_dim)).
+    pooled (B, feature_dim), or None with `pooled=False`, which skips the stages after stride 4).
     """
 
     def __init__(self, name: str, weights: str | None = None) -> None:
@@ -196,6 +196,6 @@ class ImageEncoder(nn.Module):
         module.train(was_training)
         return channels
 
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, images: Tensor, pooled: bool = True) -> tuple[Tensor, Tensor | None]:
         low = self.early(images)
-        return low, self.late(low).mean(dim=(-2, -1))
+        return low, self.late(low).mean(dim=(-2, -1)) if pooled else None

@@ -46,9 +46,24 @@ def _camera_head(width: int, out: int, bias: Tensor) -> nn.Sequential:
     )
 
 
+def _image_input(feature_dim: int, image_width: int | None) -> nn.Module | None:
+    """What the regressor makes of the pooled image features: all of them (None), a
+    zero-initialised projection to `image_width` values (the regressor starts by reading the
+    keypoints alone and takes in the image as it learns to), or nothing (0)."""
+    if image_width is None:
+        return nn.Identity()
+    if image_width == 0:
+        return None
+    projection = nn.Linear(feature_dim, image_width)
+    nn.init.zeros_(projection.weight)
+    nn.init.zeros_(projection.bias)
+    return projection
+
+
 class PoseRegressor(nn.Module):
     """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP). Without
-    `camera_heads` it predicts no scale and translation (the keypoint-anchored camera)."""
+    `camera_heads` it predicts no scale and translation (the keypoint-anchored camera);
+    `image_width` (`ModelConfig.regressor_image_width`) says how much of the image it reads."""
 
     def __init__(
         self,
@@ -60,13 +75,16 @@ class PoseRegressor(nn.Module):
         initial_trans: Tensor,
         camera_heads: bool = True,
         keypoint_input: bool = False,
+        image_width: int | None = None,
     ) -> None:
         super().__init__()
         self.rotation_mode = rotation_mode
         self.keypoint_input = keypoint_input
-        feature_dim += KEYPOINT_FEATURES if keypoint_input else 0
+        self.image = _image_input(feature_dim, image_width)
+        width = feature_dim if image_width is None else image_width
+        width += KEYPOINT_FEATURES if keypoint_input else 0
         self.trunk = nn.Sequential(
-            nn.Linear(feature_dim, 1024),
+            nn.Linear(width, 1024),
             nn.LayerNorm(1024),
             nn.ReLU(inplace=True),
             nn.Linear(1024, 512),
@@ -86,14 +104,23 @@ class PoseRegressor(nn.Module):
             self.trans = _camera_head(512, 3, initial_trans)
             self.scale = _camera_head(512, 1, torch.tensor([INITIAL_SCALE]))
 
-    def forward(self, features: Tensor, keypoints: Tensor | None = None) -> CameraPose:
-        """features (B, D) pooled image features; keypoints (B, 63) `canonical_keypoints`,
-        given exactly when the regressor was built with `keypoint_input`."""
+    @property
+    def reads_image(self) -> bool:
+        """Whether `forward` needs the pooled image features."""
+        return self.image is not None
+
+    def forward(self, features: Tensor | None, keypoints: Tensor | None = None) -> CameraPose:
+        """features (B, D) pooled image features, None when the regressor does not
+        `reads_image`; keypoints (B, 63) `canonical_keypoints`, given exactly when the regressor
+        was built with `keypoint_input`."""
         if (keypoints is None) == self.keypoint_input:
             raise ValueError("keypoints must be given exactly when built with keypoint_input")
+        if (features is None) == self.reads_image:
+            raise ValueError("image features must be given exactly when the regressor reads them")
+        inputs = [] if features is None else [self.image(features)]
         if keypoints is not None:
-            features = torch.cat([features, keypoints.to(features.dtype)], dim=-1)
-        hidden = self.trunk(features)
+            inputs.append(keypoints.to(inputs[0].dtype if inputs else torch.float32))
+        hidden = self.trunk(torch.cat(inputs, dim=-1))
         raw_rotation = self.rot(hidden).float()
         rotation, global_rot = rotation_from_parameters(raw_rotation, self.rotation_mode)
         pose_coeffs = self.pose(hidden).float()

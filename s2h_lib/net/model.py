@@ -19,6 +19,9 @@ notes, section 2) with these choices, each made on purpose:
   which a CPU budget does not teach (it collapses, as S2HAND's end-to-end training can).
 - Regressor: the original's MLP trunk (-> 1024 -> 512) and heads, with LayerNorm in place of
   BatchNorm1d, so a batch of one trains and the head does not depend on batch statistics.
+  It reads the pooled image features as the original does, or a zero-initialised projection
+  of them, or none (`regressor_image_width`): then only the encoder's stem runs, for the
+  appearance head.
 - Global rotation: 6D (Zhou et al.; continuous, unlike axis-angle) by default, `"axisang"` as
   the original. It is applied after skinning about the hand model's origin, with the model's own
   root rotation kept at zero: X_cam = t + |s| R X_mano (hand_in_camera.py). The original instead
@@ -145,6 +148,7 @@ class HandNet(nn.Module):
                 self._initial_trans(rotation),
                 camera_heads=config.camera == "regressed",
                 keypoint_input=config.keypoint_input,
+                image_width=config.regressor_image_width,
             )
             num_colours = self.hand_model.num_verts
             if config.texture == "face":
@@ -296,7 +300,8 @@ class HandNet(nn.Module):
         anchors = None
         if self.uses_anchors:
             anchors = self._anchors(keypoints, confidence, heatmap_keypoints)
-        low, pooled = self.encoder((images - self.pixel_mean) / self.pixel_std)
+        normalised = (images - self.pixel_mean) / self.pixel_std
+        low, pooled = self.encoder(normalised, pooled=self.regressor.reads_image)
         features = canonical_keypoints(*anchors) if self.config.keypoint_input else None
         camera = self.regressor(pooled, features)
         if self.config.mean_hand_without_anchors:

@@ -33,6 +33,13 @@ class ModelConfig:
     anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
     their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
     2D branch's (last stack, confidence 1).
+    regressor_image_width: how much of the pooled image features the pose regressor reads:
+    None all of them (S2HAND), k > 0 a zero-initialised linear projection to k values (it
+    starts from the keypoints alone), 0 none: the pose, shape and view then come from the
+    anchor keypoints alone (a lifting network; needs keypoint_input), and the encoder only
+    feeds the appearance head, up to stride 4. Trained on a few thousand images, each with
+    one fixed draw of the detector's noise, the image lets the regressor recognise the image
+    and learn its noise (README method notes).
     mean_hand_without_anchors: an image whose anchors have fewer than
     `MIN_CONFIDENT_KEYPOINTS` confident keypoints (the detector found no hand) gets the mean
     hand (pose and shape coefficients 0), as the fitter gives the frames it cannot fit: nothing
@@ -60,6 +67,7 @@ class ModelConfig:
     camera: Literal["regressed", "keypoints"] = "regressed"
     view_hypotheses: int = 1
     keypoint_input: bool = False
+    regressor_image_width: int | None = None
     mean_hand_without_anchors: bool = False
     freeze_stem: bool = False
     texture: Literal["vertex", "face"] = "vertex"
@@ -91,6 +99,17 @@ class ModelConfig:
         if self.view_hypotheses > 1 and self.camera != "keypoints":
             raise ValueError(
                 "view_hypotheses > 1 needs the keypoint-anchored camera (camera='keypoints')"
+            )
+        if self.regressor_image_width is not None and self.regressor_image_width < 0:
+            raise ValueError(
+                f"regressor_image_width must be None or >= 0, got {self.regressor_image_width}"
+            )
+        if self.regressor_image_width == 0 and not (
+            self.keypoint_input and self.camera == "keypoints"
+        ):
+            raise ValueError(
+                "regressor_image_width=0 leaves the regressor only the keypoints, in a frame "
+                "without their place and size: set keypoint_input=True and camera='keypoints'"
             )
         if self.mean_hand_without_anchors and not self.reads_anchors:
             raise ValueError(

@@ -256,9 +256,12 @@ class Trainer:
                 "build the model with them"
             )
         optimizer = torch.optim.Adam(params, lr=stage.lr)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, list(stage.milestones), gamma=LR_DECAY
-        )
+        if stage.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(stage.steps, 1))
+        else:
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                optimizer, list(stage.milestones), gamma=LR_DECAY
+            )
         if resuming and self.resume_state is not None:
             optimizer.load_state_dict(self.resume_state.optimizer)
             scheduler.load_state_dict(self.resume_state.scheduler)
