@@ -48,13 +48,15 @@ def test_each_ablation_is_checked_against_its_own_row():
 def test_model_variants_change_only_their_model_field():
     config = AccuracyConfig(preset="synth-cpu-demo", steps=20)
     self_run = variant_config(config, "self", seed=1)
-    assert self_run.model.view_hypotheses == 2 and self_run.model.pretrained_weights
+    assert self_run.model.view_hypotheses == 4 and self_run.model.pretrained_weights
+    assert self_run.model.regressor_image_width == 0
     one_view = variant_config(config, "self-one-view", seed=1)
     assert one_view.model.view_hypotheses == 1
     random_init = variant_config(config, "self-random-init", seed=1)
     assert random_init.model.pretrained_weights is None
     regressed = variant_config(config, "self-regressed-no-bone", seed=1)
     assert regressed.model.camera == "regressed" and regressed.model.view_hypotheses == 1
+    assert regressed.model.regressor_image_width is None  # the original's heads read the image
     assert regressed.effective_losses.weight("bone_direction") == 0.0
     assert self_run.model.camera == "keypoints"
     for run in (one_view, random_init, regressed):
