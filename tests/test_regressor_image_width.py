@@ -23,7 +23,9 @@ def inputs(count: int = 2):
 
 def network(width: int | None) -> HandNet:
     config = ModelConfig(
-        camera="keypoints", keypoint_input=True, keypoint_branch=False,
+        camera="keypoints",
+        keypoint_input=True,
+        keypoint_branch=False,
         regressor_image_width=width,
     )
     return HandNet(config).eval()

@@ -34,17 +34,19 @@ def _row(pa_mpjpe: float, pa_mpvpe: float, epe: float, ratio: float, seconds: fl
 
 def test_findings_state_each_target_with_the_runs_numbers() -> None:
     rows = {
-        "net": _row(12.4, 7.5, 12.0, 1.02, 0.01),
+        "net": _row(11.3, 7.0, 12.0, 1.02, 0.01),
         "refined": _row(10.9, 6.9, 11.0, 0.95, 0.1),
         "fit": _row(11.4, 7.1, 11.0, 0.9, 0.5),
         "mean": _row(14.0, 8.5, 33.0, 2.3, 0.001),
     }
     text = findings(rows, "net", "refined", "fit", "mean")
     items = text.split("<li>")[1:]
-    assert len(items) == 3 and all("<b>yes</b>" in item for item in items)
-    assert "12.40 mm against 14.00 mm" in items[0] and "7.50 mm against 8.50 mm" in items[0]
+    assert len(items) == 4 and all("<b>yes</b>" in item for item in items)
+    assert "11.30 mm against 14.00 mm" in items[0] and "7.00 mm against 8.50 mm" in items[0]
     assert "size 1.02 of the true one" in items[1]
-    assert "in 20% of the fitter's time" in items[2]
+    assert items[2].startswith("The network alone") and "11.30 mm against 11.40 mm" in items[2]
+    assert "in 2% of its time" in items[2]
+    assert items[3].startswith("Network + refinement") and "in 20% of its time" in items[3]
     rows["net"] = _row(14.5, 9.0, 12.0, 0.5, 0.01)
     rows["refined"] = _row(11.6, 7.2, 11.0, 0.95, 0.1)
     items = findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]
@@ -67,9 +69,9 @@ def test_findings_split_detected_and_missed_hands_when_both_rows_have_them() -> 
         "mean": _grouped(_row(14.0, 8.5, 33.0, 2.3, 0.001), None, 14.1),
     }
     items = findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]
-    assert len(items) == 4
-    assert "found the hand in 120 of 200 images" in items[3]
-    assert "11.50 mm against the mean pose's n/a" in items[3]
-    assert "on the 80 others" in items[3] and "13.80 mm against 14.10 mm" in items[3]
+    assert len(items) == 5
+    assert "found the hand in 120 of 200 images" in items[4]
+    assert "11.50 mm against the mean pose's n/a" in items[4]
+    assert "on the 80 others" in items[4] and "13.80 mm against 14.10 mm" in items[4]
     rows["mean"] = _row(14.0, 8.5, 33.0, 2.3, 0.001)
-    assert len(findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]) == 3
+    assert len(findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]) == 4

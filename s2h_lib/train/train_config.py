@@ -127,7 +127,7 @@ def _presets() -> dict[str, TrainConfig]:
     anchored = ModelConfig(camera="keypoints", keypoint_input=True)
     synth = DataConfig(dataset="synth", root="data/s2h_synth", image_size=128)
     return {
-        # About 4 minutes on 2 CPU cores: the 3D branch on keypoints and priors, trained on the
+        # About 4.5 minutes on 2 CPU cores: the 3D branch on keypoints and priors, trained on the
         # images where the detector found the hand (the others teach only the priors; they get
         # the mean hand). Its regressor reads the keypoints alone: on a few thousand images,
         # each with one draw of the detector's noise, reading the image let it recognise the
