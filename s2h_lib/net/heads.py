@@ -119,7 +119,7 @@ class PoseRegressor(nn.Module):
             raise ValueError("image features must be given exactly when the regressor reads them")
         inputs = [] if features is None else [self.image(features)]
         if keypoints is not None:
-            inputs.append(keypoints.to(inputs[0].dtype if inputs else torch.float32))
+            inputs.append(keypoints.to(inputs[0].dtype) if inputs else keypoints)
         hidden = self.trunk(torch.cat(inputs, dim=-1))
         raw_rotation = self.rot(hidden).float()
         rotation, global_rot = rotation_from_parameters(raw_rotation, self.rotation_mode)
