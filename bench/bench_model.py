@@ -1,10 +1,12 @@
 """Time HandNet: forward (no grad) and forward+backward, in ms per batch.
 
 Rows: encoder x batch size x image size, on CPU, and on CUDA when present (bfloat16 autocast
-there with --amp). The default model is timed (2D branch on, per-vertex texture, open hand model);
-the backward is that of the sum of all outputs, so every parameter gets a gradient.
+there with --amp); --device picks one of them. The default model is timed (2D branch on,
+per-vertex texture, open hand model), randomly initialised (the weights do not change the
+time); the backward is that of the sum of all outputs, so every parameter gets a gradient.
 
     python bench/bench_model.py [--quick] [--threads N] [--repeats N] [--amp] [--no-keypoints]
+        [--device all|cpu|cuda]
 """
 
 import argparse
@@ -18,13 +20,18 @@ import torch
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.model_config import ModelConfig
 
-ENCODERS = ("resnet18", "efficientnet_b0")
+ENCODERS = ("efficientnet_lite0", "resnet18", "efficientnet_b0")
 BATCHES = (16, 64)
 SIZES = (128, 224)
 FOCAL_FACTOR = 1.5  # focal length in image sizes, a typical hand crop
 
 
-def devices() -> list[torch.device]:
+def devices(choice: str) -> list[torch.device]:
+    """The devices `choice` names: "all" is the CPU and CUDA when present."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    if choice != "all":
+        return [torch.device(choice)]
     found = [torch.device("cpu")]
     if torch.cuda.is_available():
         found.append(torch.device("cuda"))
@@ -91,6 +98,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
     parser.add_argument("--no-keypoints", action="store_true", help="without the 2D branch")
+    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,9 +106,11 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     header = f"{'device':<6} {'encoder':<16} {'params':>7} {'batch':>5} {'px':>4}"
     print(f"{header} {'fwd ms':>9} {'fwd+bwd ms':>11} {'img/s train':>11}")
-    for device in devices():
+    for device in devices(args.device):
         for encoder in ENCODERS:
-            config = ModelConfig(encoder=encoder, keypoint_branch=not args.no_keypoints)
+            config = ModelConfig(
+                encoder=encoder, pretrained_weights=None, keypoint_branch=not args.no_keypoints
+            )
             net = HandNet(config).to(device)
             params = sum(p.numel() for p in net.parameters()) / 1e6
             for batch in batches:
