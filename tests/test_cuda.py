@@ -19,7 +19,8 @@ from s2h_lib.data.sample import HandSample, collate_samples
 from s2h_lib.evaluation.errors import pa_mpjpe_mm
 from s2h_lib.evaluation.eval_model import load_trained_model
 from s2h_lib.fit.fit_config import FitConfig
-from s2h_lib.fit.fitter import fit_batch
+from s2h_lib.fit.fitter import fit_batch, fit_predictor
+from s2h_lib.fit.refine import refine_predictor
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import compute_losses
 from s2h_lib.net.model import HandNet
@@ -105,7 +106,7 @@ def test_losses_and_their_gradients_match_the_cpu(synth_root, test_batch, stage)
         pred = model.predict(test_batch)
     values, grads = {}, {}
     for device in ("cpu", "cuda"):
-        leaves = pred.map(lambda t, d=device: t.to(d).requires_grad_(True))
+        leaves = pred.map(lambda t, d=device: t.detach().to(d).requires_grad_(True))
         result = compute_losses(
             leaves, test_batch.to(device), model.faces.to(device), LossConfig(), stage=stage
         )
@@ -147,3 +148,25 @@ def test_eval_on_the_gpu_reports_the_cpus_metrics(cuda_run, tmp_path: Path):
         metrics[device] = json.loads((out / "metrics.json").read_text())
     for key in ("pa_mpjpe_mm", "pa_mpvpe_mm"):
         assert metrics["cuda"][key] == pytest.approx(metrics["cpu"][key], abs=0.01), key
+
+
+def test_refinement_and_fitting_take_cpu_batches_and_fit_on_the_gpu(cuda_run, test_batch):
+    """The evaluation loader yields CPU batches: refinement fits on its model's device and the
+    fitting baseline on the one it is given, as accurately as on the CPU."""
+    _, result = cuda_run
+    batch = replace(test_batch, truth=None)
+    truth = test_batch.truth.joints3d.numpy()
+    config = FitConfig(steps=60)
+    errors = {}
+    for device in ("cpu", "cuda"):
+        model, _ = load_trained_model(result.model_path, device)
+        refined = refine_predictor(model)(batch)
+        fitted = fit_predictor(config, device=device)(batch)
+        for pred in (refined, fitted):
+            assert pred.joints.device.type == device
+        errors[device] = [
+            pa_mpjpe_mm(pred.joints.detach().cpu().numpy(), truth).mean()
+            for pred in (refined, fitted)
+        ]
+    for on_gpu, on_cpu in zip(errors["cuda"], errors["cpu"], strict=True):
+        assert abs(on_gpu - on_cpu) < 0.5, errors

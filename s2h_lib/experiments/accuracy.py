@@ -40,7 +40,7 @@ from s2h_lib.fit.fit_config import FitConfig
 from s2h_lib.fit.fitter import fit_predictor
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.train.train_config import TrainConfig
-from s2h_lib.train.train_run import run_config
+from s2h_lib.train.train_run import resolve_device, run_config
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,9 @@ def _run_baselines(config: AccuracyConfig, progress: bool) -> dict[str, dict]:
     train_config = variant_config(config, "self", 0)
     test = scored_samples(train_config.data, "test", config.eval_samples)
     predictors = {
-        FITTING: fit_predictor(FitConfig(steps=config.fit_steps)),
+        FITTING: fit_predictor(
+            FitConfig(steps=config.fit_steps), device=resolve_device(config.device)
+        ),
         MEAN_POSE: mean_pose_predictor(),
     }
     faces = ManoLayer(mano_root=train_config.model.mano_root).faces

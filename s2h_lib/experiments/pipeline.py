@@ -80,9 +80,10 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
     )
     test, faces = network.samples, network.model.faces
     fit_config = FitConfig(steps=config.fit_steps, seed=config.seed)
+    device = next(network.model.parameters()).device  # refinement and fitting timed alike
     baselines = {
         REFINED: refine_predictor(network.model),
-        FITTING: fit_predictor(fit_config),
+        FITTING: fit_predictor(fit_config, device=device),
         MEAN_POSE: mean_pose_predictor(),
     }
     rows = {NETWORK: network.report}

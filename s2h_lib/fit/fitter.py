@@ -326,13 +326,16 @@ def fit_clips(
 
 
 def fit_predictor(
-    config: FitConfig | None = None, hand_model: ManoLayer | None = None
+    config: FitConfig | None = None,
+    hand_model: ManoLayer | None = None,
+    device: torch.device | str | None = None,
 ) -> Predictor:
-    """The fitter as a function of a batch, e.g. for `eval_model.evaluate_predictor`."""
+    """The fitter as a function of a batch, e.g. for `eval_model.evaluate_predictor`; it fits on
+    `device` (None: the batch's own)."""
     config = config or FitConfig()
     model = default_hand_model(config) if hand_model is None else hand_model
 
     def predict(batch: HandSample) -> HandPrediction:
-        return fit_batch(batch, config, model).prediction
+        return fit_batch(batch if device is None else batch.to(device), config, model).prediction
 
     return predict

@@ -30,9 +30,10 @@ REFINE_CONFIG = FitConfig(steps=60, views=())
 
 
 def refine_batch(model: HandNet, batch: HandSample, config: FitConfig = REFINE_CONFIG) -> FitResult:
-    """Refine `model`'s prediction of each image of `batch` (B, 3, H, W): see the module
-    docstring. Raises ValueError when an image-only model has no 2D branch to give targets."""
-    own = batch.without_truth()
+    """Refine `model`'s prediction of each image of `batch` (B, 3, H, W), on the model's device:
+    see the module docstring. Raises ValueError when an image-only model has no 2D branch to
+    give targets."""
+    own = batch.without_truth().to(next(model.parameters()).device)
     if model.uses_anchors:
         with torch.no_grad():
             pred = model(own.image, own.K, own.keypoints, own.confidence)
