@@ -26,7 +26,7 @@ from s2h_lib.fit.refine import refine_batch
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from s2h_lib.hand.skeleton import middle_proximal_length
-from s2h_lib.losses.objective import render_prediction
+from s2h_lib.losses.objective import compute_losses, render_prediction
 from s2h_lib.net.camera_solve import about_axis
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
 from s2h_lib.net.heads import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
@@ -289,6 +289,44 @@ def test_wrong_layouts_are_refused(hand_model):
         FitConfig(views=("sideways",))
     with pytest.raises(ValueError, match="needs a ManoLayer"):
         fit_batch(batch, FitConfig(steps=1), ManoLayer(units="mm"))
+
+
+def _problem(batch: HandSample, u: int) -> HandSample:
+    """Problem u of a batch of images (B, ...) or clips (B, T, ...), as a batch of one."""
+    return replace(
+        batch,
+        image=batch.image[u : u + 1],
+        K=batch.K[u : u + 1],
+        keypoints=batch.keypoints[u : u + 1],
+        confidence=batch.confidence[u : u + 1],
+        name="",
+    )
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_each_problems_loss_is_the_trainers_objective_of_that_problem_alone(hand_model, frames):
+    """The fitter scores every (restart, problem) at once; each score must be what
+    compute_losses gives that problem's frames on their own."""
+    batch, _, _ = synthetic_batch(hand_model, count=4, seed=11)
+    config = FitConfig(steps=5)
+    if frames > 1:
+        batch = replace(
+            batch,
+            image=batch.image.reshape(2, 2, *batch.image.shape[1:]),
+            K=batch.K.reshape(2, 2, 3, 3),
+            keypoints=batch.keypoints.reshape(2, 2, 21, 2),
+            confidence=batch.confidence.reshape(2, 2, 21),
+            name=["clip0", "clip1"],
+        )
+    result = (fit_clips if frames > 1 else fit_batch)(batch, config, hand_model)
+    stage = "video" if frames > 1 else "e2e"
+    assert len(result.loss) == 4 // frames
+    for u, loss in enumerate(result.loss.tolist()):
+        own = select_frames(result.prediction, slice(u * frames, (u + 1) * frames))
+        alone = compute_losses(
+            own, _problem(batch, u), hand_model.faces, config.losses, stage=stage
+        )
+        assert loss == pytest.approx(float(alone.total), rel=1e-5), u
 
 
 # ---- clips --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""What a fit reads of a batch: its frames flattened and checked (`read_batch`), and one batch
-per problem as the objective reads it (`problem_samples`). `batch.truth` is never touched.
+"""What a fit reads of a batch: its frames flattened and checked (`read_batch`), and the batch of
+each problem, stacked along a leading problem axis, as the objective reads it
+(`problem_batches`). `batch.truth` is never touched.
 """
 
 from __future__ import annotations
@@ -89,21 +90,18 @@ def read_batch(batch: HandSample, clips: bool) -> Frames:
     return frames
 
 
-def problem_samples(frames: Frames) -> list[HandSample]:
-    """One batch per problem, as `compute_losses` reads it: (1, ...) or a (1, T, ...) clip."""
-    T = frames.per_problem
-    leading = (1, T) if T > 1 else (1,)
+def problem_batches(frames: Frames) -> HandSample:
+    """The U problems' batches stacked: slice u is what `compute_losses` reads for problem u, a
+    (1, ...) batch or a (1, T, ...) clip, so image is (U, 1, 3, H, W) or (U, 1, T, 3, H, W)."""
+    leading = (frames.problems, 1) + ((frames.per_problem,) if frames.per_problem > 1 else ())
 
-    def part(tensor: Tensor, u: int) -> Tensor:
-        return tensor[u * T : (u + 1) * T].reshape(*leading, *tensor.shape[1:])
+    def stacked(tensor: Tensor) -> Tensor:
+        return tensor.reshape(*leading, *tensor.shape[1:])
 
-    return [
-        HandSample(
-            image=part(frames.image, u),
-            K=part(frames.K, u),
-            keypoints=part(frames.keypoints, u),
-            confidence=part(frames.confidence, u),
-            name=frames.names[u * T],
-        )
-        for u in range(frames.problems)
-    ]
+    return HandSample(
+        image=stacked(frames.image),
+        K=stacked(frames.K),
+        keypoints=stacked(frames.keypoints),
+        confidence=stacked(frames.confidence),
+        name=frames.names[:: frames.per_problem],
+    )

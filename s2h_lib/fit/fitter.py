@@ -3,15 +3,15 @@
 No network. Per sample, Adam with a cosine-decayed learning rate moves the PCA pose
 coefficients, the global rotation, the betas, the camera scale and translation (with
 `photometric`, also a per-vertex texture and the 11 lighting numbers). The objective is the
-trainer's own, `objective.compute_losses(..., supervision="self")`, so `batch.truth` is never
+trainer's terms, `objective.loss_terms(..., supervision="self")`, so `batch.truth` is never
 read; the fitting weights (`fit_loss_config`) keep keypoint reprojection, bone directions,
 joint-angle limits and the scale and shape priors; clips (`fit_clips`) add the video terms.
 Camera model, rotation parameterisations and projection are the network's (`model.py`), so a fit
 and a network output are the same kind of `HandPrediction`. What a fit is asked is `fit_config`,
 what it reads of a batch `fit_frames`.
 
-Each sample (each clip) is its own problem: the optimised sum is sum_b compute_losses(sample b),
-so a fit does not depend on its batch-mates.
+Each sample (each clip) is its own problem: the optimised sum is sum_b of the objective of sample
+b alone, so a fit does not depend on its batch-mates; torch.func.vmap scores all of them at once.
 
 The start is closed-form (`fit_start.py`). Fitting 2D keypoints is ambiguous in depth and mirror
 (palm or back towards the camera), so every start view in `FitConfig.views` is a restart, all
@@ -36,12 +36,12 @@ from tqdm.auto import tqdm
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.fit.fit_config import FitConfig, default_hand_model
-from s2h_lib.fit.fit_frames import Frames, problem_samples, read_batch
+from s2h_lib.fit.fit_frames import Frames, problem_batches, read_batch
 from s2h_lib.fit.fit_start import Start, closed_form_start, restart_rotations
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.hand.mano_data import NUM_BETAS
 from s2h_lib.hand.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rotation_6d
-from s2h_lib.losses.objective import compute_losses
+from s2h_lib.losses.objective import loss_terms
 from s2h_lib.net.camera_solve import MIN_CONFIDENT_KEYPOINTS
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera, rotation_from_parameters
 from s2h_lib.net.heads import INITIAL_LIGHTS, MEAN_SKIN_COLOUR
@@ -144,30 +144,63 @@ class _Unknowns(nn.Module):
 
 @dataclass
 class _Objective:
-    """sum over (restart, problem) of compute_losses on that problem alone."""
+    """sum over (restart, problem) of the loss terms of that problem alone."""
 
-    samples: list[HandSample]
-    per_problem: int  # T frames each
+    problems: HandSample  # `problem_batches`: the U problems along the leading axis
     faces: Tensor
     config: FitConfig
     stage: str
 
     def __call__(self, pred: HandPrediction) -> Tensor:
-        """(R * U,) the objective of each (restart, problem), restart-major."""
-        T = self.per_problem
-        totals = [
-            compute_losses(
-                select_frames(pred, slice(i * T, (i + 1) * T)),
-                self.samples[i % len(self.samples)],
-                self.faces,
-                self.config.losses,
-                stage=self.stage,
-                render_settings=self.config.render,
-                supervision="self",
-            ).total
-            for i in range(pred.joints.shape[0] // T)
+        """(R * U,) the objective of each (restart, problem), restart-major; a term that comes
+        out NaN or inf for a problem counts 0 there. All problems are scored at once under
+        torch.func.vmap, except in photometric fits: vmap cannot batch the renderer."""
+        shape = self.problems.batch_shape
+        per_problem = shape[2] if len(shape) == 3 else 1
+        restarts = pred.joints.shape[0] // (shape[0] * per_problem)
+        problems = self.problems
+        targets = [
+            t.repeat(restarts, *[1] * (t.dim() - 1))
+            for t in (problems.image, problems.K, problems.keypoints, problems.confidence)
         ]
-        return torch.stack(totals)
+        frames = {
+            name: value.reshape(-1, per_problem, *value.shape[1:])
+            for name, value in vars(pred).items()
+            if value is not None
+        }
+        if not self.config.photometric:
+            return torch.func.vmap(self._problem)(frames, *targets)
+        return torch.stack(
+            [
+                self._problem({k: v[i] for k, v in frames.items()}, *(t[i] for t in targets))
+                for i in range(targets[0].shape[0])
+            ]
+        )
+
+    def _problem(
+        self,
+        frames: dict[str, Tensor],
+        image: Tensor,
+        K: Tensor,
+        keypoints: Tensor,
+        confidence: Tensor,
+    ) -> Tensor:
+        """() the weighted sum of the finite terms of one problem: its T frames' prediction
+        fields, and its (1, ...) or (1, T, ...) batch."""
+        losses = self.config.losses
+        values = loss_terms(
+            HandPrediction(**frames),
+            HandSample(image=image, K=K, keypoints=keypoints, confidence=confidence),
+            self.faces,
+            losses,
+            stage=self.stage,
+            render_settings=self.config.render,
+            supervision="self",
+        )
+        total = frames["joints"].new_zeros(())
+        for term, value in values.items():
+            total = total + losses.weights[term] * torch.where(value.isfinite(), value, 0.0)
+        return total
 
 
 def mean_hand(hand_model: ManoLayer, like: Tensor) -> tuple[Tensor, Tensor]:
@@ -248,9 +281,7 @@ def _fit(
     optimizer = torch.optim.Adam(groups)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_cosine_decay, config))
     stage = CLIP_STAGE if frames.per_problem > 1 else IMAGE_STAGE
-    objective = _Objective(
-        problem_samples(frames), frames.per_problem, hand_model.faces, config, stage
-    )
+    objective = _Objective(problem_batches(frames), hand_model.faces, config, stage)
     K = frames.K.repeat(len(names), 1, 1)
     history = []
     steps = tqdm(

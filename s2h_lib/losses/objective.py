@@ -240,6 +240,38 @@ def _check_frames(pred: HandPrediction, targets: _Targets) -> None:
         )
 
 
+def loss_terms(
+    pred: HandPrediction,
+    batch: HandSample,
+    faces: Tensor,
+    config: LossConfig,
+    *,
+    stage: str,
+    render_settings: RenderSettings | None = None,
+    supervision: Supervision = "self",
+) -> dict[str, Tensor]:
+    """Name -> () unweighted value of every term of `stage` with a positive weight, for one
+    batch (arguments as `compute_losses`). No finiteness check, so no device sync: the fitter
+    runs it under `torch.func.vmap`, one problem per slice."""
+    if supervision not in SUPERVISIONS:
+        raise ValueError(f"supervision must be one of {SUPERVISIONS}, got {supervision!r}")
+    targets = _targets(batch, supervision)
+    _check_frames(pred, targets)
+    active = _active_terms(config, stage, supervision, targets)
+
+    rendered: list[RenderOutput] = []
+
+    def render() -> RenderOutput:
+        if not rendered:
+            rendered.append(
+                render_prediction(pred, faces, targets.K, targets.image, render_settings)
+            )
+        return rendered[0]
+
+    functions = _term_functions(pred, batch, faces, config, targets, render)
+    return {term: functions[term]() for term in active}
+
+
 def compute_losses(
     pred: HandPrediction,
     batch: HandSample,
@@ -258,23 +290,15 @@ def compute_losses(
     and only when a photometric/mean-colour term is active. Terms that come out NaN or inf are
     left out of the total and listed in `skipped`.
     """
-    if supervision not in SUPERVISIONS:
-        raise ValueError(f"supervision must be one of {SUPERVISIONS}, got {supervision!r}")
-    targets = _targets(batch, supervision)
-    _check_frames(pred, targets)
-    active = _active_terms(config, stage, supervision, targets)
-
-    rendered: list[RenderOutput] = []
-
-    def render() -> RenderOutput:
-        if not rendered:
-            rendered.append(
-                render_prediction(pred, faces, targets.K, targets.image, render_settings)
-            )
-        return rendered[0]
-
-    functions = _term_functions(pred, batch, faces, config, targets, render)
-    values = {term: functions[term]() for term in active}
+    values = loss_terms(
+        pred,
+        batch,
+        faces,
+        config,
+        stage=stage,
+        render_settings=render_settings,
+        supervision=supervision,
+    )
     # one device sync for all the checks
     finite = torch.isfinite(torch.stack(list(values.values()))).tolist() if values else []
     total = pred.joints.new_zeros(())
