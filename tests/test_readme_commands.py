@@ -164,6 +164,17 @@ EXERCISED: dict[str, tuple[str, ...]] = {
     ".venv/bin/python bench/bench_render.py --quick": (
         f"{THIS}::test_bench_scripts_take_the_readmes_options",
     ),
+    # On a GPU (the CUDA tests skip without one)
+    ".venv/bin/python -m pytest tests/test_cuda.py": (
+        "tests/test_cuda.py::test_amp_training_on_the_gpu_takes_every_step",
+        "tests/test_cuda.py::test_the_fitter_on_the_gpu_is_as_accurate_as_on_the_cpu",
+    ),
+    ".venv/bin/python bench/bench_model.py --device cuda --amp": (
+        f"{THIS}::test_bench_scripts_take_the_readmes_options",
+    ),
+    ".venv/bin/python bench/bench_fit.py --count 32 --device cuda": (
+        f"{THIS}::test_bench_scripts_take_the_readmes_options",
+    ),
 }
 
 
@@ -468,6 +479,8 @@ BENCH_COMMANDS = (
     "--out runs/accuracy_regressed",
     ".venv/bin/python bench/walk_notebooks.py",
     ".venv/bin/python bench/bench_render.py --quick",
+    ".venv/bin/python bench/bench_model.py --device cuda --amp",
+    ".venv/bin/python bench/bench_fit.py --count 32 --device cuda",
 )
 
 
