@@ -47,7 +47,6 @@ class DataConfig:
     detected_only: bool = False
 
 
-
 # Split names per dataset: the trainer says "train" / "val" / "test"; each dataset's are (its
 # split, the part of it). Validation is held out of the training set so settings are not chosen
 # on the test set: FreiHAND's by hand (data/freihand.py), HO3D's by recording (data/ho3d.py).

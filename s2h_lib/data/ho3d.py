@@ -87,6 +87,7 @@ LAYOUT = """\
     evaluation/SEQ/meta/FRAME.pkl         camMat, handJoints3D (3,) root only,
                                           handBoundingBox [x0, y0, x1, y1]"""
 
+
 @dataclass(frozen=True)
 class _Frame:
     """What one frame's annotations give: joints (21, 3) FreiHAND order, OpenCV frame (train

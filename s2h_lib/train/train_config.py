@@ -167,8 +167,11 @@ def _presets() -> dict[str, TrainConfig]:
             name="freihand-gpu",
             model=anchored,
             data=DataConfig(
-                dataset="freihand", root="data/FreiHAND", image_size=224,
-                keypoints="detections", workers=8,
+                dataset="freihand",
+                root="data/FreiHAND",
+                image_size=224,
+                keypoints="detections",
+                workers=8,
             ),
             stages=(
                 _stage("shape", 61000, 1e-3, 64, decays=3),
@@ -181,8 +184,12 @@ def _presets() -> dict[str, TrainConfig]:
             name="ho3d-gpu",
             model=anchored,
             data=DataConfig(
-                dataset="ho3d", root="data/HO3D_v2", image_size=224, keypoints="detections",
-                rotation_deg=0.0, workers=8,
+                dataset="ho3d",
+                root="data/HO3D_v2",
+                image_size=224,
+                keypoints="detections",
+                rotation_deg=0.0,
+                workers=8,
             ),
             stages=(
                 _stage("shape", 124000, 1e-3, 64, decays=3),

@@ -20,8 +20,6 @@ SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
 
 
-
-
 def laplacian_loss(verts: Tensor, faces: Tensor) -> Tensor:
     """Smoothness of the posed mesh (`triangle`): L = mean_{b, i} ||(L_b V_b)_i||.
 
@@ -37,8 +35,6 @@ def shape_prior_loss(betas: Tensor) -> Tensor:
     """Shape prior (`mshape`): L = mean beta^2 over (B, 10). Always 0 in the released code,
     whose betas are forced to 0; it matters once the shape is regressed."""
     return betas.square().mean()
-
-
 
 
 def photometric_sample_weights(
