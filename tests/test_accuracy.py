@@ -8,7 +8,13 @@ import pytest
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
 from s2h_lib.config_io import dump_yaml
-from s2h_lib.experiments.accuracy import AccuracyConfig, run_accuracy, target_checks, variant_config
+from s2h_lib.experiments.accuracy import (
+    AccuracyConfig,
+    paired_differences,
+    run_accuracy,
+    target_checks,
+    variant_config,
+)
 
 
 def _row(mean: float, std: float = math.nan) -> dict:
@@ -42,6 +48,17 @@ def test_each_ablation_is_checked_against_its_own_row():
     assert target_checks(rows) == [
         "PASS self-regressed 15.00 mm vs self-regressed-no-bone 16.90 mm "
         "(target: clearly lower, the gap beyond both spreads)"
+    ]
+
+
+def test_paired_differences_go_seed_by_seed():
+    records = {
+        "self": [{"pa_mpjpe_mm": 11.50}, {"pa_mpjpe_mm": 11.30}, {"pa_mpjpe_mm": 11.40}],
+        "self-no-biomech": [{"pa_mpjpe_mm": 11.70}, {"pa_mpjpe_mm": 11.25}, {"pa_mpjpe_mm": 11.52}],
+        "self-no-bone": [{"pa_mpjpe_mm": 12.0}],  # one seed against three: not paired
+    }
+    assert paired_differences(records) == [
+        "self-no-biomech minus self, seed by seed: +0.20, -0.05, +0.12 mm (worse on 2 of 3 seeds)"
     ]
 
 
@@ -90,6 +107,7 @@ def test_tiny_benchmark_runs_resumes_and_writes_the_table(tmp_path):
     table = result.summary_md.read_text()
     assert "| self-no-bone" not in table and "| full | - | 2 |" in table
     assert "4 steps a run, 2 seed(s)" in table
+    assert "seed by seed" not in table  # no ablation row among self and full
 
     model = tmp_path / "accuracy" / "full" / "seed1" / "model.pt"
     stamp = model.stat().st_mtime_ns

@@ -217,6 +217,25 @@ def target_checks(rows: Mapping[str, dict]) -> list[str]:
     return lines
 
 
+def paired_differences(records: Mapping[str, list[dict]]) -> list[str]:
+    """One line per ablation whose two rows ran the same seeds: the ablation's PA-MPJPE minus
+    its row's, seed by seed (same seed, same start and data order: a paired comparison, which
+    the spreads of the PASS/FAIL lines leave aside)."""
+    lines = []
+    for row, ablation in ABLATIONS:
+        own, other = records.get(row, []), records.get(ablation, [])
+        if not own or len(own) != len(other):
+            continue
+        gaps = [b[HEADLINE] - a[HEADLINE] for a, b in zip(own, other, strict=True)]
+        worse = sum(gap > 0 for gap in gaps)
+        listed = ", ".join(f"{gap:+.2f}" for gap in gaps)
+        lines.append(
+            f"{ablation} minus {row}, seed by seed: {listed} mm "
+            f"(worse on {worse} of {len(gaps)} seeds)"
+        )
+    return lines
+
+
 def run_accuracy(config: AccuracyConfig, progress: bool = True) -> AccuracyResult:
     """Train and score every variant and seed, score the baselines, write the summary."""
     out = Path(config.out)
@@ -233,6 +252,7 @@ def run_accuracy(config: AccuracyConfig, progress: bool = True) -> AccuracyResul
         f"Preset `{config.preset}`, {steps} steps a run, "
         f"{config.seeds} seed(s); baselines scored once.",
         *checks,
+        *paired_differences(records),
     ]
     md, csv = out / SUMMARY_MD, out / SUMMARY_CSV
     atomic_write_bytes(md, summary_markdown(rows, notes).encode())
