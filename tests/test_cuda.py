@@ -1,6 +1,6 @@
 """The CUDA paths, where a GPU is present (skipped elsewhere): bfloat16 autocast training, a
-model file that moves between devices, and the losses, the renderer's gradients, the fitter and
-the evaluation agreeing with the CPU."""
+model file that moves between devices, and the losses, the renderer's gradients, the fitter,
+refinement and the evaluation agreeing with the CPU."""
 
 from __future__ import annotations
 
