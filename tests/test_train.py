@@ -13,10 +13,12 @@ import pytest
 import torch
 from helpers.tiny_training import build_tiny_synth, tiny_config
 
+from s2h_lib.evaluation.eval_model import ModelFileError
 from s2h_lib.losses.loss_config import LossConfig
 from s2h_lib.losses.objective import LossResult
 from s2h_lib.train import trainer as train_module
 from s2h_lib.train.checkpoint import CheckpointError, load_checkpoint
+from s2h_lib.train.distributed import setup_process
 from s2h_lib.train.train_config import StageConfig
 from s2h_lib.train.train_run import read_log
 from s2h_lib.train.trainer import LOG_NAME, TrainingDivergedError, train
@@ -203,3 +205,30 @@ def test_a_cosine_stage_refuses_milestones():
         StageConfig("shape", 10, milestones=(5,), schedule="cosine")
     with pytest.raises(ValueError, match="schedule must be one of"):
         StageConfig("shape", 10, schedule="linear")
+
+
+# ---- starting from a trained model --------------------------------------------------------
+
+
+def test_init_from_starts_the_network_at_the_models_weights(whole_run, tmp_path):
+    config, whole = whole_run
+    fine_tune = replace(config, init_from=str(whole.model_path), seed=config.seed + 1)
+    trainer = train_module.Trainer(fine_tune, tmp_path / "run", setup_process("cpu"), False)
+    started, saved = trainer.model.state_dict(), _weights(whole.model_path)
+    assert started.keys() == saved.keys()
+    assert all(torch.equal(started[name], saved[name]) for name in saved)
+    fresh = train_module.Trainer(
+        replace(fine_tune, init_from=None), tmp_path, setup_process("cpu"), False
+    )
+    assert not all(torch.equal(fresh.model.state_dict()[name], saved[name]) for name in saved)
+
+
+def test_init_from_refuses_another_network_and_a_missing_file(whole_run, tmp_path):
+    config, whole = whole_run
+    wider = replace(config.model, keypoint_features=2 * config.model.keypoint_features)
+    other = replace(config, model=wider, init_from=str(whole.model_path))
+    with pytest.raises(ValueError, match=r"differ from this config's model in \d+ tensors"):
+        train(other, tmp_path / "wider", progress=False)
+    missing = replace(config, init_from=str(tmp_path / "nothing.pt"))
+    with pytest.raises(ModelFileError, match="model file not found"):
+        train(missing, tmp_path / "missing", progress=False)

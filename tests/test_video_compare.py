@@ -20,7 +20,7 @@ from s2h_lib.lab.video_compare import (
     stacked_joints,
     temporal_scores,
     true_joints,
-    with_video_stage,
+    video_fine_tune,
 )
 from s2h_lib.net.hand_in_camera import CameraPose, predict_from_camera
 from s2h_lib.net.model import HandNet
@@ -41,13 +41,14 @@ def smooth_clips(count: int, frames: int) -> np.ndarray:
     return start + velocity * np.arange(frames)[None, :, None, None]
 
 
-def test_with_video_stage_appends_a_clip_stage():
+def test_video_fine_tune_trains_the_image_model_on_clips_alone():
     image = PRESETS["synth-cpu-demo"]
-    video = with_video_stage(image, steps=7, clip_batch=3)
-    assert video.stages[:-1] == image.stages and not has_video_stage(image)
-    last = video.stages[-1]
-    assert last.uses_clips and (last.steps, last.batch_size, last.lr) == (7, 3, VIDEO_LR)
-    assert video.total_steps == image.total_steps + 7 and has_video_stage(video)
+    video = video_fine_tune(image, "runs/image/model.pt", steps=7, clip_batch=3)
+    assert not has_video_stage(image) and has_video_stage(video)
+    (stage,) = video.stages
+    assert stage.uses_clips and (stage.steps, stage.batch_size, stage.lr) == (7, 3, VIDEO_LR)
+    assert video.init_from == "runs/image/model.pt" and image.init_from is None
+    assert replace(video, stages=image.stages, init_from=None) == image
 
 
 def test_detected_runs_are_the_long_enough_stretches_of_found_frames():

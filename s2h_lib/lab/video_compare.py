@@ -1,8 +1,8 @@
 """The video-trained network against the image-trained one (notebook 08).
 
 S2HAND(V) trains the image network further on clips, adding the video terms (motion
-smoothness, 2D motion, shape, bone and texture consistency over a clip). `with_video_stage`
-makes that schedule from an image one; `clip_predictions` runs a network frame by frame over
+smoothness, 2D motion, shape, bone and texture consistency over a clip). `video_fine_tune`
+makes that run from an image-trained model; `clip_predictions` runs a network frame by frame over
 clips (no frame sees another: any smoothness is in the weights); `temporal_scores` measures what
 the video stage is for (jitter, acceleration error) beside what it must not cost (PA-MPJPE),
 inside the runs of frames where the detector found the hand.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,12 +27,18 @@ VIDEO_LR = 1e-4  # the learning rate of the synth-full preset's video stage
 MIN_RUN = 4  # frames: the shortest run jitter (a third difference) can be measured on
 
 
-def with_video_stage(
-    config: TrainConfig, steps: int, clip_batch: int, lr: float = VIDEO_LR
+def video_fine_tune(
+    config: TrainConfig,
+    image_model: str | Path,
+    steps: int,
+    clip_batch: int,
+    lr: float = VIDEO_LR,
 ) -> TrainConfig:
-    """`config` with a video stage appended to its stages: `steps` steps of `clip_batch` clips
-    each (a step sees clip_batch x T frames), at learning rate `lr`."""
-    return replace(config, stages=(*config.stages, StageConfig("video", steps, lr, (), clip_batch)))
+    """The run that trains `image_model` (a model.pt trained with `config`) further with a video
+    stage alone: `steps` steps of `clip_batch` clips each (a step sees clip_batch x T frames), at
+    learning rate `lr`, starting from its weights (`TrainConfig.init_from`)."""
+    video = StageConfig("video", steps, lr, (), clip_batch)
+    return replace(config, stages=(video,), init_from=str(image_model))
 
 
 def clip_prediction(net: HandNet, clip: HandSample) -> HandPrediction:

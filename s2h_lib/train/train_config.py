@@ -80,6 +80,9 @@ class TrainConfig:
         "full" runs ever load ground truth.
     amp: mixed precision, used on CUDA only.
     max_bad_steps: stop (checkpoint intact) after this many non-finite steps in a row.
+    init_from: a `model.pt` whose weights the network starts from instead of its initialisation
+        (fine-tuning); the file's network must have this config's parameters. A resumed run
+        takes its weights from its own checkpoint.
     render: the renderer of the photometric terms (its image size is the batch's);
         `backend="pytorch3d"` rasterizes with pytorch3d where it is installed.
     """
@@ -100,6 +103,7 @@ class TrainConfig:
     overlay_every: int = 500
     ablate: tuple[str, ...] = ()
     render: RenderSettings = field(default_factory=lambda: RenderSettings(mode="soft"))
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if not self.stages:

@@ -94,6 +94,31 @@ def _anchors(model: HandNet, batch: HandSample) -> tuple[torch.Tensor, ...]:
     return batch.keypoints.flatten(0, -3), batch.confidence.flatten(0, -2)
 
 
+def starting_weights(path: str | Path, model: HandNet) -> dict[str, torch.Tensor]:
+    """The weights of the model file `path` (read as `load_trained_model` reads one) for
+    `model`. ValueError naming the tensors that differ when the file's network has other
+    parameters than `model`."""
+    # eval_model imports the train package (its configs): imported here, not at the top
+    from s2h_lib.evaluation.eval_model import load_trained_model
+
+    source, _ = load_trained_model(path, next(model.parameters()).device)
+    weights, expected = source.state_dict(), model.state_dict()
+    differ = sorted(
+        name
+        for name in weights.keys() | expected.keys()
+        if name not in weights
+        or name not in expected
+        or weights[name].shape != expected[name].shape
+    )
+    if differ:
+        raise ValueError(
+            f"init_from={path}: that network's parameters differ from this config's model in "
+            f"{len(differ)} tensors (e.g. {differ[:3]}); start from a model trained with the same "
+            "model config"
+        )
+    return weights
+
+
 class Trainer:
     """Holds the run's state; `run()` trains every remaining stage."""
 
@@ -105,6 +130,8 @@ class Trainer:
         self.losses = config.effective_losses
         torch.manual_seed(config.seed + info.rank)
         self.model = HandNet(config.model).to(info.device)
+        if config.init_from is not None:
+            self.model.load_state_dict(starting_weights(config.init_from, self.model))
         self.position = TrainPosition()
         self.resume_state: Checkpoint | None = None
         self.last_losses: dict[str, float] = {}
