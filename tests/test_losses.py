@@ -325,6 +325,21 @@ def test_constant_velocity_clip_has_zero_acceleration_cost():
     assert losses.joint_acceleration_loss(clip[:, :2]).item() == 0.0
 
 
+def test_acceleration_leaves_out_the_joints_the_detector_missed():
+    start = torch.rand(1, 1, 21, 3)
+    clip = start + torch.arange(5.0).view(1, 5, 1, 1) * 0.01
+    clip[0, 2] += 0.05  # frame 2 is a placeholder far from the hand: 5 cm on every axis
+    confidence = torch.ones(1, 5, 21)
+    assert losses.joint_acceleration_loss(clip, confidence).item() > 0.05
+    confidence[0, 2] = 0.0  # the detector missed the hand in frame 2
+    # every acceleration (t = 1, 2, 3) touches frame 2: nothing is left to smooth
+    assert losses.joint_acceleration_loss(clip, confidence).item() == 0.0
+    confidence[0, 2, :10] = 0.5  # seen, half-confident, on 10 joints: only theirs count
+    jump = 0.05 * 3**0.5
+    per_joint = (jump + 2 * jump + jump) / 3
+    assert losses.joint_acceleration_loss(clip, confidence).item() == pytest.approx(per_joint)
+
+
 def test_keypoint_motion_consistency():
     detected = spread_keypoints(batch=3).unsqueeze(0)  # a clip of 3 frames
     projected = detected + torch.tensor([4.0, 1.0])  # a constant offset: same motion

@@ -201,7 +201,9 @@ def _term_functions(
         ),
         "joints_3d": lambda: supervised("joints_3d"),
         "verts_3d": lambda: supervised("verts_3d"),
-        "motion_smooth": lambda: losses.joint_acceleration_loss(clip_view(pred.joints)),
+        "motion_smooth": lambda: losses.joint_acceleration_loss(
+            clip_view(pred.joints), clip_view(targets.confidence)
+        ),
         "motion_2d": lambda: losses.keypoint_motion_loss(
             clip_view(pred.keypoints2d),
             clip_view(targets.keypoints),
