@@ -169,7 +169,7 @@ def test_group_means_are_the_means_of_their_per_sample_rows(tmp_path: Path) -> N
         rows = list(csv.DictReader(file))
     first = report["groups"]["first"]
     assert first["count"] == CLIP
-    for key in ("pa_mpjpe_mm", "epe2d_px"):
+    for key in ("pa_mpjpe_mm", "epe2d_px", "projected_size_ratio"):
         expected = np.mean([float(rows[i][key]) for i in range(CLIP)])
         assert first[key] == pytest.approx(expected, abs=1e-6)
     # samples 2 has no mesh: the vertex mean is over 0, 1 and 3 only
@@ -180,5 +180,6 @@ def test_group_means_are_the_means_of_their_per_sample_rows(tmp_path: Path) -> N
         "pa_mpjpe_mm": None,
         "pa_mpvpe_mm": None,
         "epe2d_px": None,
+        "projected_size_ratio": None,
     }
     assert json.loads((tmp_path / METRICS_FILE).read_text())["groups"] == report["groups"]

@@ -45,7 +45,7 @@ EXAMPLE_METRIC = "pa_mpjpe_mm"  # examples are ranked by the protocol's headline
 NO_CLIPS = 0  # clip_length stored in predictions.npz when the samples are not clips
 REQUIRED_ARRAYS = ("pred_joints", "gt_joints", "has_mesh", "names", "clip_length", "config")
 # The per-sample metrics averaged over each named group of samples.
-GROUP_METRICS = ("pa_mpjpe_mm", "pa_mpvpe_mm", "epe2d_px")
+GROUP_METRICS = ("pa_mpjpe_mm", "pa_mpvpe_mm", "epe2d_px", "projected_size_ratio")
 CURVE_STYLES = {  # curve name -> (label, colour, line style)
     "joints": ("joints", "#1f77b4", "-"),
     "pa_joints": ("joints, PA", "#d62728", "-"),

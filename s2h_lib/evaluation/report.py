@@ -101,13 +101,27 @@ def findings(rows: dict[str, dict], network: str, refined: str, fitting: str, me
         f"PA-MPVPE {net['pa_mpvpe_mm']:.2f} mm against {base['pa_mpvpe_mm']:.2f} mm; 2D error "
         f"{net['epe2d_px']:.1f} px against {base['epe2d_px']:.1f} px).",
         f"Its projections keep the hands' size: {_verdict(low <= ratio <= high)} (projected "
-        f"size {ratio:.2f} of the true one; {low:g} to {high:g} is no collapse).",
+        f"size {ratio:.2f} of the true one{_detected_size(net, ref)}; {low:g} to {high:g} is "
+        "no collapse).",
         _against_fitting("The network alone", net, fit),
         _against_fitting("Network + refinement", ref, fit),
     ]
     if _has_groups(net, base):
         items.append(_detection_finding(net, base))
     return "<h2>What this run shows</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _detected_size(net: dict, ref: dict) -> str:
+    """`, X on the hands the detector found (with refinement Y)` where the rows have that
+    group: the mean hands given where it found none sit at a default depth and move the
+    overall ratio."""
+    sizes = [
+        row.get("groups", {}).get(DETECTED, {}).get("projected_size_ratio") for row in (net, ref)
+    ]
+    if sizes[0] is None:
+        return ""
+    text = f", {sizes[0]:.2f} on the hands the detector found"
+    return text + ("" if sizes[1] is None else f" (with refinement {sizes[1]:.2f})")
 
 
 def _against_fitting(method: str, row: dict, fit: dict) -> str:
