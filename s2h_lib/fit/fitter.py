@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
@@ -147,33 +147,37 @@ class _Objective:
     """sum over (restart, problem) of the loss terms of that problem alone."""
 
     problems: HandSample  # `problem_batches`: the U problems along the leading axis
+    restarts: int  # R
     faces: Tensor
     config: FitConfig
     stage: str
+    per_problem: int = field(init=False)  # T frames
+    targets: list[Tensor] = field(init=False)  # image, K, keypoints, confidence: (R * U, ...)
+
+    def __post_init__(self) -> None:
+        shape = self.problems.batch_shape
+        self.per_problem = shape[2] if len(shape) == 3 else 1
+        problems = self.problems
+        self.targets = [
+            t.repeat(self.restarts, *[1] * (t.dim() - 1))
+            for t in (problems.image, problems.K, problems.keypoints, problems.confidence)
+        ]
 
     def __call__(self, pred: HandPrediction) -> Tensor:
         """(R * U,) the objective of each (restart, problem), restart-major; a term that comes
         out NaN or inf for a problem counts 0 there. All problems are scored at once under
         torch.func.vmap, except in photometric fits: vmap cannot batch the renderer."""
-        shape = self.problems.batch_shape
-        per_problem = shape[2] if len(shape) == 3 else 1
-        restarts = pred.joints.shape[0] // (shape[0] * per_problem)
-        problems = self.problems
-        targets = [
-            t.repeat(restarts, *[1] * (t.dim() - 1))
-            for t in (problems.image, problems.K, problems.keypoints, problems.confidence)
-        ]
         frames = {
-            name: value.reshape(-1, per_problem, *value.shape[1:])
+            name: value.reshape(-1, self.per_problem, *value.shape[1:])
             for name, value in vars(pred).items()
             if value is not None
         }
         if not self.config.photometric:
-            return torch.func.vmap(self._problem)(frames, *targets)
+            return torch.func.vmap(self._problem)(frames, *self.targets)
         return torch.stack(
             [
-                self._problem({k: v[i] for k, v in frames.items()}, *(t[i] for t in targets))
-                for i in range(targets[0].shape[0])
+                self._problem({k: v[i] for k, v in frames.items()}, *(t[i] for t in self.targets))
+                for i in range(self.targets[0].shape[0])
             ]
         )
 
@@ -281,7 +285,7 @@ def _fit(
     optimizer = torch.optim.Adam(groups)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_cosine_decay, config))
     stage = CLIP_STAGE if frames.per_problem > 1 else IMAGE_STAGE
-    objective = _Objective(problem_batches(frames), hand_model.faces, config, stage)
+    objective = _Objective(problem_batches(frames), len(names), hand_model.faces, config, stage)
     K = frames.K.repeat(len(names), 1, 1)
     history = []
     steps = tqdm(
