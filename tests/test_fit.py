@@ -118,7 +118,9 @@ def test_fit_reprojects_the_keypoints_and_beats_the_mean_pose_in_3d(hand_model):
     pred = result.prediction
     assert keypoint_error_px(pred.keypoints2d, batch.keypoints).max() < 2.0
     assert (result.history[-1] < 0.05 * result.history[0]).all(), "the loss fell"
-    assert (result.loss <= 1.01 * result.history[-1]).all(), "the final loss is after the last step"
+    # the loss after the last step: near the optimum Adam still moves by about its learning
+    # rate, so it may sit a little above the last recorded one (a stale start would be 20x)
+    assert (result.loss <= 1.05 * result.history[-1]).all(), "the final loss is after the last step"
     mean_pose = torch.zeros(3, 30)
     mean_joints, _, _ = pose_hands(hand_model, mean_pose, torch.zeros(3, 3), torch.zeros(3, 3))
     fitted, baseline = pa_mpjpe_mm(pred.joints, true_joints), pa_mpjpe_mm(mean_joints, true_joints)
