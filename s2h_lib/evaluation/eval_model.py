@@ -69,15 +69,13 @@ def _without_retired_keys(config: dict) -> dict:
     return config
 
 
-def load_trained_model(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[HandNet, TrainConfig]:
-    """The network and its training config from a `model.pt` that `s2h train` wrote.
+def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    """The payload of a `model.pt` that `s2h train` wrote: {"model": state dict, "config": dict}.
 
     A model file is what people share, so it is read with `torch.load(weights_only=True)`:
     only tensors and plain types load and nothing in the file can run code. A training
     checkpoint (`last.pt`, which also holds RNG states) is refused; its run's `model.pt` is the
-    model. The config's data root is located with `locate_data_root`."""
+    model."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path} (train one with `s2h train`)")
@@ -94,8 +92,17 @@ def load_trained_model(
         raise ModelFileError(f"cannot read model file {path}: {error}") from error
     if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
         raise ModelFileError(f"{path} is not a model written by `s2h train`")
+    return payload
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[HandNet, TrainConfig]:
+    """The network and its training config from a `model.pt` that `s2h train` wrote, read
+    safely (`read_model_file`). The config's data root is located with `locate_data_root`."""
+    payload = read_model_file(path, device)
     config = from_dict(TrainConfig, _without_retired_keys(payload["config"]), "train")
-    data = replace(config.data, root=locate_data_root(config.data.root, path))
+    data = replace(config.data, root=locate_data_root(config.data.root, Path(path).expanduser()))
     config = replace(config, data=data)
     model = HandNet(config.model).to(device)
     model.load_state_dict(payload["model"])

@@ -95,14 +95,14 @@ def _anchors(model: HandNet, batch: HandSample) -> tuple[torch.Tensor, ...]:
 
 
 def starting_weights(path: str | Path, model: HandNet) -> dict[str, torch.Tensor]:
-    """The weights of the model file `path` (read as `load_trained_model` reads one) for
+    """The weights of the model file `path` (read safely, `eval_model.read_model_file`) for
     `model`. ValueError naming the tensors that differ when the file's network has other
     parameters than `model`."""
     # eval_model imports the train package (its configs): imported here, not at the top
-    from s2h_lib.evaluation.eval_model import load_trained_model
+    from s2h_lib.evaluation.eval_model import read_model_file
 
-    source, _ = load_trained_model(path, next(model.parameters()).device)
-    weights, expected = source.state_dict(), model.state_dict()
+    weights = read_model_file(path, next(model.parameters()).device)["model"]
+    expected = model.state_dict()
     differ = sorted(
         name
         for name in weights.keys() | expected.keys()
