@@ -69,14 +69,18 @@ def test_model_variants_change_only_their_model_field():
     assert self_run.model.regressor_image_width == 0
     one_view = variant_config(config, "self-one-view", seed=1)
     assert one_view.model.view_hypotheses == 1
+    one_pose = variant_config(config, "self-one-pose", seed=1)
+    assert one_pose.model.pose_hypotheses == 1
+    assert one_pose.model.view_hypotheses == self_run.model.view_hypotheses
     random_init = variant_config(config, "self-random-init", seed=1)
     assert random_init.model.pretrained_weights is None
     regressed = variant_config(config, "self-regressed-no-bone", seed=1)
     assert regressed.model.camera == "regressed" and regressed.model.view_hypotheses == 1
+    assert regressed.model.pose_hypotheses == 1
     assert regressed.model.regressor_image_width is None  # the original's heads read the image
     assert regressed.effective_losses.weight("bone_direction") == 0.0
     assert self_run.model.camera == "keypoints"
-    for run in (one_view, random_init, regressed):
+    for run in (one_view, one_pose, random_init, regressed):
         assert run.total_steps == 20 and run.seed == 1 and run.supervision == "self"
 
 

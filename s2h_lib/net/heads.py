@@ -15,6 +15,7 @@ from s2h_lib.hand.rotations import matrix_to_axis_angle, matrix_to_rotation_6d
 from s2h_lib.net.hand_in_camera import ROTATION_SIZES, CameraPose, rotation_from_parameters
 from s2h_lib.net.initial_pose import INITIAL_SCALE
 from s2h_lib.net.keypoint_features import KEYPOINT_FEATURES
+from s2h_lib.net.pose_hypotheses import per_hypothesis
 
 HEAD_INIT_STD = 1e-3  # the original's N(0, 0.001) for the camera heads and the appearance head
 MEAN_SKIN_COLOUR = (200 / 256, 150 / 256, 150 / 256)  # the original's mean texture colour
@@ -63,7 +64,10 @@ def _image_input(feature_dim: int, image_width: int | None) -> nn.Module | None:
 class PoseRegressor(nn.Module):
     """Pooled features (B, D) -> `CameraPose` (the original's "MyPoseHand" MLP). Without
     `camera_heads` it predicts no scale and translation (the keypoint-anchored camera);
-    `image_width` (`ModelConfig.regressor_image_width`) says how much of the image it reads."""
+    `image_width` (`ModelConfig.regressor_image_width`) says how much of the image it reads.
+    With `hypotheses` H > 1 it proposes H articulations and rotations, each from its own pose and
+    rotation heads on the shared trunk (the shape is shared): the `CameraPose` then holds H * B
+    rows, hypothesis-major (`pose_hypotheses.py` chooses among them)."""
 
     def __init__(
         self,
@@ -76,9 +80,11 @@ class PoseRegressor(nn.Module):
         camera_heads: bool = True,
         keypoint_input: bool = False,
         image_width: int | None = None,
+        hypotheses: int = 1,
     ) -> None:
         super().__init__()
         self.rotation_mode = rotation_mode
+        self.hypotheses = hypotheses
         self.keypoint_input = keypoint_input
         self.image = _image_input(feature_dim, image_width)
         width = feature_dim if image_width is None else image_width
@@ -99,6 +105,17 @@ class PoseRegressor(nn.Module):
             else matrix_to_axis_angle(initial_rotation)
         )
         self.rot = _camera_head(512, ROTATION_SIZES[rotation_mode], rotation_bias)
+        # the other hypotheses' heads, built after the first's so one hypothesis initialises
+        # exactly as before
+        self.alternatives = nn.ModuleList(
+            nn.ModuleDict(
+                {
+                    "pose": _mlp_head(512, ncomps),
+                    "rot": _camera_head(512, ROTATION_SIZES[rotation_mode], rotation_bias),
+                }
+            )
+            for _ in range(hypotheses - 1)
+        )
         self.trans = self.scale = None
         if camera_heads:
             self.trans = _camera_head(512, 3, initial_trans)
@@ -121,20 +138,24 @@ class PoseRegressor(nn.Module):
         if keypoints is not None:
             inputs.append(keypoints.to(inputs[0].dtype) if inputs else keypoints)
         hidden = self.trunk(torch.cat(inputs, dim=-1))
-        raw_rotation = self.rot(hidden).float()
+        pose_heads = [self.pose, *(heads["pose"] for heads in self.alternatives)]
+        rot_heads = [self.rot, *(heads["rot"] for heads in self.alternatives)]
+        raw_rotation = torch.cat([head(hidden) for head in rot_heads]).float()
         rotation, global_rot = rotation_from_parameters(raw_rotation, self.rotation_mode)
-        pose_coeffs = self.pose(hidden).float()
+        pose_coeffs = torch.cat([head(hidden) for head in pose_heads]).float()
         if self.shape is None:
-            betas = pose_coeffs.new_zeros(pose_coeffs.shape[0], NUM_BETAS)
+            betas = pose_coeffs.new_zeros(hidden.shape[0], NUM_BETAS)
         else:
             betas = self.shape(hidden).float()
+        scale = None if self.scale is None else self.scale(hidden).float().squeeze(-1)
+        trans = None if self.trans is None else self.trans(hidden).float()
         return CameraPose(
             pose_coeffs=pose_coeffs,
-            betas=betas,
+            betas=per_hypothesis(betas, self.hypotheses),
             rotation=rotation,
             global_rot=global_rot,
-            scale=None if self.scale is None else self.scale(hidden).float().squeeze(-1),
-            trans=None if self.trans is None else self.trans(hidden).float(),
+            scale=None if scale is None else per_hypothesis(scale, self.hypotheses),
+            trans=None if trans is None else per_hypothesis(trans, self.hypotheses),
         )
 
 

@@ -22,6 +22,9 @@ notes, section 2) with these choices, each made on purpose:
   It reads the pooled image features as the original does, or a zero-initialised projection
   of them, or none (`regressor_image_width`): then only the encoder's stem runs, for the
   appearance head.
+- Pose hypotheses (`pose_hypotheses`, 1 as the original): the regressor may propose several
+  articulations and rotations; each is anchored and the one that reprojects closest to the
+  keypoints is the answer (`pose_hypotheses.py`).
 - Global rotation: 6D (Zhou et al.; continuous, unlike axis-angle) by default, `"axisang"` as
   the original. It is applied after skinning about the hand model's origin, with the model's own
   root rotation kept at zero: X_cam = t + |s| R X_mano (hand_in_camera.py). The original instead
@@ -73,6 +76,7 @@ from s2h_lib.net.initial_pose import INITIAL_SCALE, initial_rotation, on_axis_tr
 from s2h_lib.net.keypoint_features import canonical_keypoints
 from s2h_lib.net.keypoint_net import KeypointNet
 from s2h_lib.net.model_config import ModelConfig
+from s2h_lib.net.pose_hypotheses import best_hypothesis, per_hypothesis
 from s2h_lib.net.prediction import HandPrediction
 
 MIN_IMAGE_SIZE = 64
@@ -149,6 +153,7 @@ class HandNet(nn.Module):
                 camera_heads=config.camera == "regressed",
                 keypoint_input=config.keypoint_input,
                 image_width=config.regressor_image_width,
+                hypotheses=config.pose_hypotheses,
             )
             num_colours = self.hand_model.num_verts
             if config.texture == "face":
@@ -303,14 +308,20 @@ class HandNet(nn.Module):
         normalised = (images - self.pixel_mean) / self.pixel_std
         low, pooled = self.encoder(normalised, pooled=self.regressor.reads_image)
         features = canonical_keypoints(*anchors) if self.config.keypoint_input else None
+        hypotheses = self.config.pose_hypotheses
         camera = self.regressor(pooled, features)
         if self.config.mean_hand_without_anchors:
-            camera = _mean_hand_where_unanchored(camera, anchors[1])
+            camera = _mean_hand_where_unanchored(camera, per_hypothesis(anchors[1], hypotheses))
         texture_raw, lights = self.appearance(low)
         with torch.autocast(images.device.type, enabled=False):
-            solve = anchors if self.config.camera == "keypoints" else None
-            camera, hand = self._posed(camera, solve, K.float())
-            prediction = prediction_in_camera(camera, hand, K.float())
+            K = per_hypothesis(K.float(), hypotheses)
+            solve = None
+            if self.config.camera == "keypoints":
+                solve = tuple(per_hypothesis(anchor, hypotheses) for anchor in anchors)
+            camera, hand = self._posed(camera, solve, K)
+            prediction = prediction_in_camera(camera, hand, K)
+            if hypotheses > 1:
+                prediction = best_hypothesis(prediction, *anchors, hypotheses)
         return replace(
             prediction,
             texture=torch.sigmoid(texture_raw),

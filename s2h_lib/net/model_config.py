@@ -29,7 +29,12 @@ class ModelConfig:
     anchors the rotation head's output as it is; 2 also tries it turned to show the other side
     of the hand (palm <-> back), 4 also the two edge-on sides (`camera_solve.VIEWS`), and keeps
     the one that reprojects closest to the anchors (winner-takes-all, `camera_solve.choose_view`),
-    in training and inference alike. keypoint_input: also feed the regressor the
+    in training and inference alike. pose_hypotheses (camera "keypoints" only): how many
+    articulations and rotations the regressor proposes, each from its own pair of heads on the
+    shared trunk; each is anchored (and its view chosen) and the one whose joints reproject
+    closest to the anchors is the answer (winner-takes-all, as the views; `pose_hypotheses.py`).
+    Two hands can fit the same 2D keypoints; one answer has to commit to one of them.
+    keypoint_input: also feed the regressor the
     anchor keypoints, centred, turned wrist-to-middle-finger up and sized to unit spread, with
     their confidences. The anchors are the keypoints given to `forward` (a detector's), else the
     2D branch's (last stack, confidence 1).
@@ -66,6 +71,7 @@ class ModelConfig:
     rotation: Literal["rot6d", "axisang"] = "rot6d"
     camera: Literal["regressed", "keypoints"] = "regressed"
     view_hypotheses: int = 1
+    pose_hypotheses: int = 1
     keypoint_input: bool = False
     regressor_image_width: int | None = None
     mean_hand_without_anchors: bool = False
@@ -99,6 +105,13 @@ class ModelConfig:
         if self.view_hypotheses > 1 and self.camera != "keypoints":
             raise ValueError(
                 "view_hypotheses > 1 needs the keypoint-anchored camera (camera='keypoints')"
+            )
+        if not (isinstance(self.pose_hypotheses, int) and self.pose_hypotheses >= 1):
+            raise ValueError(f"pose_hypotheses must be an int >= 1, got {self.pose_hypotheses!r}")
+        if self.pose_hypotheses > 1 and self.camera != "keypoints":
+            raise ValueError(
+                "pose_hypotheses > 1 chooses by the reprojection onto anchor keypoints: it needs "
+                "the keypoint-anchored camera (camera='keypoints')"
             )
         if self.regressor_image_width is not None and self.regressor_image_width < 0:
             raise ValueError(
