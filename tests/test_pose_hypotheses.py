@@ -7,8 +7,8 @@ import torch
 
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.model_config import ModelConfig
-from s2h_lib.net.pose_hypotheses import best_hypothesis, per_hypothesis, reprojection_px
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.pose_hypotheses import best_hypothesis, per_hypothesis
+from s2h_lib.net.prediction import HandPrediction, reprojection_px
 
 SIZE, FOCAL = 64, 150.0
 

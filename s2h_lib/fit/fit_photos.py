@@ -41,6 +41,7 @@ from s2h_lib.fit.fitter import FitResult, fit_batch
 from s2h_lib.hand.hand_model import ManoLayer
 from s2h_lib.net.mirror import mirror_prediction, mirror_sample
 from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.prediction import reprojection_px as prediction_reprojection_px
 from s2h_lib.viz.overlays import PANEL_INCHES, draw_overlay, mesh_alpha, save_figure
 
 FITS_FORMAT = "s2h-fits/1"
@@ -154,9 +155,7 @@ def fit_hands(
 def reprojection_px(pred: HandPrediction, crops: HandSample) -> Tensor:
     """(N,) confidence-weighted mean distance of the fitted joints' projections to the
     detector's keypoints, crop pixels."""
-    distance = (pred.keypoints2d - crops.keypoints).norm(dim=-1)
-    weights = crops.confidence
-    return (weights * distance).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+    return prediction_reprojection_px(pred, crops.keypoints, crops.confidence)
 
 
 # ---- writing ------------------------------------------------------------------------------

@@ -13,19 +13,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from s2h_lib.net.prediction import HandPrediction
+from s2h_lib.net.prediction import HandPrediction, reprojection_px
 
 
 def per_hypothesis(tensor: Tensor, count: int) -> Tensor:
     """`tensor` (B, ...) repeated for `count` hypotheses: (count * B, ...), hypothesis-major."""
     return tensor.repeat(count, *[1] * (tensor.dim() - 1)) if count > 1 else tensor
-
-
-def reprojection_px(prediction: HandPrediction, keypoints: Tensor, confidence: Tensor) -> Tensor:
-    """(N,) the confidence-weighted mean pixel distance between the prediction's projected
-    joints (N, 21, 2) and `keypoints` (N, 21, 2); 0 where no keypoint is confident."""
-    distance = (prediction.keypoints2d - keypoints).norm(dim=-1)
-    return (confidence * distance).sum(-1) / confidence.sum(-1).clamp_min(1e-12)
 
 
 def best_hypothesis(
