@@ -314,12 +314,12 @@ class HandNet(nn.Module):
             camera = _mean_hand_where_unanchored(camera, per_hypothesis(anchors[1], hypotheses))
         texture_raw, lights = self.appearance(low)
         with torch.autocast(images.device.type, enabled=False):
-            K = per_hypothesis(K.float(), hypotheses)
+            rows_K = per_hypothesis(K.float(), hypotheses)
             solve = None
             if self.config.camera == "keypoints":
                 solve = tuple(per_hypothesis(anchor, hypotheses) for anchor in anchors)
-            camera, hand = self._posed(camera, solve, K)
-            prediction = prediction_in_camera(camera, hand, K)
+            camera, hand = self._posed(camera, solve, rows_K)
+            prediction = prediction_in_camera(camera, hand, rows_K)
             if hypotheses > 1:
                 prediction = best_hypothesis(prediction, *anchors, hypotheses)
         return replace(
