@@ -78,12 +78,13 @@ def test_best_hypothesis_keeps_each_images_closest_answer():
     # 3 hypotheses x 2 images, hypothesis-major: image 0 is closest in hypothesis 2, image 1 in 0
     offsets = torch.tensor([4.0, 1.0, 2.0, 8.0, 1.0, 3.0])
     predicted = per_hypothesis(target, 3) + offsets[:, None, None]
-    chosen = best_hypothesis(prediction_with(predicted), target, torch.ones(2, 21), 3)
+    rows = per_hypothesis(target, 3)
+    chosen = best_hypothesis(prediction_with(predicted), rows, torch.ones(6, 21), 3)
     assert chosen.joints.shape == (2, 21, 3)
     # rows 4 (hypothesis 2, image 0) and 1 (hypothesis 0, image 1)
     assert chosen.joints[:, 0, 0].tolist() == [4.0, 1.0]
     # with no confident keypoint there is nothing to choose by: the first hypothesis
-    unsure = best_hypothesis(prediction_with(predicted), target, torch.zeros(2, 21), 3)
+    unsure = best_hypothesis(prediction_with(predicted), rows, torch.zeros(6, 21), 3)
     assert unsure.joints[:, 0, 0].tolist() == [0.0, 1.0]
 
 

@@ -143,14 +143,20 @@ def anchor_to_keypoints(
     return rotation, torch.where(solved[:, None], trans, torch.zeros_like(trans)), solved
 
 
+def mean_pixel_distance(projected: Tensor, keypoints: Tensor, weights: Tensor) -> Tensor:
+    """(N,) the `weights` (N, 21)-weighted mean distance between `projected` and `keypoints`
+    (N, 21, 2), pixels; 0 where every weight is 0."""
+    distance = (projected - keypoints).norm(dim=-1)
+    return (weights * distance).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+
+
 def reprojection_error(
     placed: Tensor, trans: Tensor, keypoints: Tensor, weights: Tensor, K: Tensor
 ) -> Tensor:
     """(N,) the `weights`-weighted mean pixel distance between the projections of
     `placed + trans` ((N, 21, 3) camera-frame offsets, (N, 3)) and `keypoints` (N, 21, 2)."""
     projected, _ = project(placed + trans[:, None], K, PROJECTION_MIN_DEPTH)
-    distance = (projected - keypoints).norm(dim=-1)
-    return (weights * distance).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+    return mean_pixel_distance(projected, keypoints, weights)
 
 
 def choose_view(

@@ -84,7 +84,6 @@ class PoseRegressor(nn.Module):
     ) -> None:
         super().__init__()
         self.rotation_mode = rotation_mode
-        self.hypotheses = hypotheses
         self.keypoint_input = keypoint_input
         self.image = _image_input(feature_dim, image_width)
         width = feature_dim if image_width is None else image_width
@@ -120,6 +119,11 @@ class PoseRegressor(nn.Module):
         if camera_heads:
             self.trans = _camera_head(512, 3, initial_trans)
             self.scale = _camera_head(512, 1, torch.tensor([INITIAL_SCALE]))
+
+    @property
+    def hypotheses(self) -> int:
+        """How many articulations and rotations `forward` proposes an image."""
+        return 1 + len(self.alternatives)
 
     @property
     def reads_image(self) -> bool:

@@ -309,15 +309,15 @@ class HandNet(nn.Module):
         low, pooled = self.encoder(normalised, pooled=self.regressor.reads_image)
         features = canonical_keypoints(*anchors) if self.config.keypoint_input else None
         hypotheses = self.config.pose_hypotheses
+        if anchors is not None:
+            anchors = tuple(per_hypothesis(anchor, hypotheses) for anchor in anchors)
         camera = self.regressor(pooled, features)
         if self.config.mean_hand_without_anchors:
-            camera = _mean_hand_where_unanchored(camera, per_hypothesis(anchors[1], hypotheses))
+            camera = _mean_hand_where_unanchored(camera, anchors[1])
         texture_raw, lights = self.appearance(low)
         with torch.autocast(images.device.type, enabled=False):
             rows_K = per_hypothesis(K.float(), hypotheses)
-            solve = None
-            if self.config.camera == "keypoints":
-                solve = tuple(per_hypothesis(anchor, hypotheses) for anchor in anchors)
+            solve = anchors if self.config.camera == "keypoints" else None
             camera, hand = self._posed(camera, solve, rows_K)
             prediction = prediction_in_camera(camera, hand, rows_K)
             if hypotheses > 1:

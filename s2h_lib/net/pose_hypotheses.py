@@ -25,13 +25,12 @@ def best_hypothesis(
     prediction: HandPrediction, keypoints: Tensor, confidence: Tensor, count: int
 ) -> HandPrediction:
     """Of the `count` hypotheses of each of B images (`prediction` with count * B rows,
-    hypothesis-major), the one that reprojects closest to its `keypoints` (B, 21, 2) with
-    `confidence` (B, 21); a prediction of B rows. Ties (no confident keypoint) keep the first."""
-    batch = keypoints.shape[0]
+    hypothesis-major), the one that reprojects closest to its `keypoints` (count * B, 21, 2)
+    with `confidence` (count * B, 21), laid out as the prediction (`per_hypothesis`); a
+    prediction of B rows. Ties (no confident keypoint) keep the first."""
+    batch = keypoints.shape[0] // count
     with torch.no_grad():
-        errors = reprojection_px(
-            prediction, per_hypothesis(keypoints, count), per_hypothesis(confidence, count)
-        )
+        errors = reprojection_px(prediction, keypoints, confidence)
         choice = errors.reshape(count, batch).argmin(0)
     rows = torch.arange(batch, device=choice.device)
     return prediction.map(lambda t: t.reshape(count, batch, *t.shape[1:])[choice, rows])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from s2h_lib.data.sample import HandSample
+from s2h_lib.net.camera_solve import mean_pixel_distance
 
 
 @dataclass
@@ -79,8 +80,7 @@ class HandPrediction:
 def reprojection_px(prediction: HandPrediction, keypoints: Tensor, confidence: Tensor) -> Tensor:
     """(N,) the confidence-weighted mean pixel distance between the prediction's projected
     joints (N, 21, 2) and `keypoints` (N, 21, 2); 0 where no keypoint is confident."""
-    distance = (prediction.keypoints2d - keypoints).norm(dim=-1)
-    return (confidence * distance).sum(-1) / confidence.sum(-1).clamp_min(1e-12)
+    return mean_pixel_distance(prediction.keypoints2d, keypoints, confidence)
 
 
 # Anything that predicts the hand of a batch: a trained network, a fitter, a baseline.
