@@ -204,7 +204,7 @@ def test_regressed_camera_ignores_given_keypoints():
 
 def test_a_hand_the_detector_missed_gets_the_mean_hand_and_the_others_their_own():
     torch.manual_seed(0)
-    net = anchored_net(keypoint_input=True, mean_hand_without_anchors=True)
+    net = anchored_net(keypoint_input=True, without_anchors="mean")
     keypoints = torch.tensor([[[50.0 + 1.5 * i, 85.0 - 2.0 * i] for i in range(21)]] * 3)
     confidence = torch.ones(3, 21)
     confidence[1] = 0.0  # no hand found
@@ -215,8 +215,8 @@ def test_a_hand_the_detector_missed_gets_the_mean_hand_and_the_others_their_own(
     for missed in (1, 2):
         assert torch.all(pred.pose_coeffs[missed] == 0) and torch.all(pred.betas[missed] == 0)
     torch.testing.assert_close(pred.joint_angles[1, 1:], pred.joint_angles[2, 1:])
-    with pytest.raises(ValueError, match="mean_hand_without_anchors needs anchor keypoints"):
-        ModelConfig(mean_hand_without_anchors=True)
+    with pytest.raises(ValueError, match="without_anchors='mean' needs anchor keypoints"):
+        ModelConfig(without_anchors="mean")
 
 
 def test_reprojection_error_is_the_weighted_mean_pixel_distance():

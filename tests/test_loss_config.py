@@ -4,7 +4,14 @@ import json
 
 import pytest
 
-from s2h_lib.losses.loss_config import DEFAULT_WEIGHTS, GROUPS, STAGES, TERMS, LossConfig
+from s2h_lib.losses.loss_config import (
+    DEFAULT_WEIGHTS,
+    GROUPS,
+    IMAGE_TERMS,
+    STAGES,
+    TERMS,
+    LossConfig,
+)
 
 # Method notes section 3: the effective lambdas of the released code.
 ORIGINAL_LAMBDAS = {
@@ -88,11 +95,14 @@ def test_groups_name_known_terms():
 def test_stage_presets_follow_the_schedule():
     config = LossConfig()
     assert config.active_terms("kp") == {"heatmap_2d"}
-    shape = config.active_terms("shape") - GROUPS["supervised"]
+    # the distillation of the image pose head rides along with every 3D stage
+    for stage in ("shape", "finetune", "e2e", "video"):
+        assert config.active_terms(stage) >= IMAGE_TERMS
+    shape = config.active_terms("shape") - GROUPS["supervised"] - IMAGE_TERMS
     assert shape == {"keypoints_2d", "bone_direction", "scale_prior", "joint_limits", "shape_prior"}
-    finetune = config.active_terms("finetune") - GROUPS["supervised"]
+    finetune = config.active_terms("finetune") - GROUPS["supervised"] - IMAGE_TERMS
     assert finetune == shape | {"heatmap_2d", "consistency_2d3d", "photometric", "texture_outliers"}
-    e2e = config.active_terms("e2e") - GROUPS["supervised"]
+    e2e = config.active_terms("e2e") - GROUPS["supervised"] - IMAGE_TERMS
     assert e2e == finetune | {"laplacian", "mean_colour"}
     assert config.active_terms("video") == config.active_terms("e2e") | GROUPS["motion"]
     assert set(STAGES) == {"shape", "kp", "finetune", "e2e", "video"}

@@ -55,6 +55,8 @@ def make_prediction(layer: ManoLayer, n: int = 2, seed: int = 0, trans=None) -> 
     texture_raw = (0.1 * torch.randn(n, layer.num_verts, 3, generator=generator)).requires_grad_()
     heatmaps = keypoints2d.detach().unsqueeze(1).repeat(1, 2, 1, 1)
     heatmaps = (heatmaps + torch.randn(heatmaps.shape, generator=generator)).requires_grad_()
+    # an image pose head's guess: the same hand, a tenth smaller
+    articulation = (0.9 * (out.joints - out.joints[:, :1])).detach().requires_grad_()
     return HandPrediction(
         pose_coeffs=pose,
         global_rot=pose[:, :3],
@@ -69,6 +71,7 @@ def make_prediction(layer: ManoLayer, n: int = 2, seed: int = 0, trans=None) -> 
         texture_raw=texture_raw,
         lights=torch.tensor(LIGHTS).expand(n, 11).clone().requires_grad_(),
         heatmap_keypoints=heatmaps,
+        image_articulation=articulation,
     )
 
 
@@ -118,7 +121,8 @@ def test_self_supervised_e2e_never_reads_truth(layer):
         torch.testing.assert_close(value.detach(), config.weight(term) * result.unweighted[term])
         assert result.unweighted[term] > 0, term
     result.total.backward()
-    for leaf in (pred.pose_coeffs, pred.texture_raw, pred.lights, pred.heatmap_keypoints):
+    leaves = (pred.pose_coeffs, pred.texture_raw, pred.lights, pred.heatmap_keypoints)
+    for leaf in (*leaves, pred.image_articulation):
         assert leaf.grad is not None and leaf.grad.abs().sum() > 0
 
 
@@ -139,7 +143,11 @@ def test_groups_turned_off_are_not_computed(layer, no_render):
         "scale_prior",
         "laplacian",
         "shape_prior",
+        "image_pose",
     }
+    headless = replace(pred, image_articulation=None)
+    result = compute_losses(headless, make_batch(pred), layer.faces, config, stage="e2e")
+    assert "image_pose" not in result.terms
 
 
 def test_non_finite_term_is_skipped_and_counted(layer):

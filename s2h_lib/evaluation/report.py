@@ -113,8 +113,8 @@ def findings(rows: dict[str, dict], network: str, refined: str, fitting: str, me
 
 def _detected_size(net: dict, ref: dict) -> str:
     """`, X on the hands the detector found (with refinement Y)` where the rows have that
-    group: the mean hands given where it found none sit at a default depth and move the
-    overall ratio."""
+    group: the hands given where it found none sit at a default depth and move the overall
+    ratio."""
     sizes = [
         row.get("groups", {}).get(DETECTED, {}).get("projected_size_ratio") for row in (net, ref)
     ]
@@ -151,7 +151,7 @@ def _detection_finding(net: dict, base: dict) -> str:
     return (
         f"The detector found the hand in {found} of {found + missed} images. There the network "
         f"scores PA-MPJPE {error(net, DETECTED)} against the mean pose's {error(base, DETECTED)}; "
-        f"on the {missed} others it has no keypoints to work from and scores "
+        f"on the {missed} others it has no keypoints, only the image, and scores "
         f"{error(net, MISSED)} against {error(base, MISSED)}."
     )
 

@@ -101,8 +101,9 @@ def temporal_scores(pred: np.ndarray, gt: np.ndarray, detected: np.ndarray) -> d
     """How smooth and how right a prediction of C clips of T frames is: joints `pred` and `gt`
     (C, T, 21, 3) metres, `detected` (C, T) bool (`detected_frames`).
 
-    Where the detector missed the hand a keypoint-anchored network answers the mean hand, and
-    its jump there would swamp any other jitter, so the temporal metrics are taken inside the
+    Where the detector missed the hand a keypoint-anchored network answers from the image alone
+    or with the mean hand (`ModelConfig.without_anchors`), and its jump there would swamp any
+    other jitter, so the temporal metrics are taken inside the
     runs of at least `MIN_RUN` consecutive detected frames (`detected_runs`):
     `accel_error_mm_per_frame2` (second differences against the truth's, root-relative),
     `jitter_mm_per_frame3` (the prediction's own third difference) and

@@ -16,6 +16,8 @@ Term names and their counterparts in the original code (s2hand_method.md, sectio
 | photometric_ssim    | ssim_tex          | 0 (computed, never added by the original; 1e-3)  |
 | mean_colour         | mrgb              | 1e-3                                             |
 | texture_outliers    | mtex              | 5e-3                                             |
+| image_pose          | -                 | 1 per metre of mean joint distance: only the     |
+|                     |                   | image pose head learns from it                   |
 | joints_3d           | joint_3d          | 100 (supervision="full" only)                    |
 | verts_3d            | -                 | 100 (supervision="full" only; same scale)        |
 | motion_smooth       | - (video)         | 0.5: 5 mm of jitter costs as much as 5 px of     |
@@ -51,6 +53,7 @@ DEFAULT_WEIGHTS: MappingProxyType[str, float] = MappingProxyType(
         "photometric_ssim": 0.0,
         "mean_colour": 1e-3,
         "texture_outliers": 5e-3,
+        "image_pose": 1.0,
         "joints_3d": 100.0,
         "verts_3d": 100.0,
         "motion_smooth": 0.5,
@@ -67,6 +70,9 @@ BONE_WEIGHTINGS = ("confidence", "length")
 VIDEO_TERMS = frozenset(
     {"motion_smooth", "motion_2d", "shape_consistency", "bone_consistency", "texture_consistency"}
 )
+# Terms that read the image pose head (ModelConfig.without_anchors="image"): computed only for
+# a prediction that has one.
+IMAGE_TERMS = frozenset({"image_pose"})
 # Terms that read 3D labels: computed only when supervision is "full".
 SUPERVISED_TERMS = frozenset({"joints_3d", "verts_3d"})
 
@@ -97,7 +103,7 @@ GROUPS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
 )
 
 _SHAPE_STAGE = frozenset(
-    {"keypoints_2d", "bone_direction", "scale_prior", "joint_limits", "shape_prior"}
+    {"keypoints_2d", "bone_direction", "scale_prior", "joint_limits", "shape_prior", "image_pose"}
 )
 _FINETUNE_STAGE = _SHAPE_STAGE | {
     "heatmap_2d",

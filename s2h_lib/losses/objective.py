@@ -24,7 +24,14 @@ from torch import Tensor
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.losses import terms as losses
-from s2h_lib.losses.loss_config import SUPERVISED_TERMS, TERMS, VIDEO_TERMS, LossConfig
+from s2h_lib.losses.loss_config import (
+    IMAGE_TERMS,
+    SUPERVISED_TERMS,
+    TERMS,
+    VIDEO_TERMS,
+    LossConfig,
+)
+from s2h_lib.net.camera_solve import enough_keypoints
 from s2h_lib.net.prediction import HandPrediction
 from s2h_lib.render import Lights, RenderOutput, RenderSettings, render_mesh
 
@@ -199,6 +206,11 @@ def _term_functions(
             sample_weights(),
             config.outlier_sigmas,
         ),
+        "image_pose": lambda: losses.image_pose_loss(
+            pred.image_articulation,
+            losses.hand_frame_joints(pred.joints, pred.scale, pred.global_rot),
+            enough_keypoints(targets.confidence),
+        ),
         "joints_3d": lambda: supervised("joints_3d"),
         "verts_3d": lambda: supervised("verts_3d"),
         "motion_smooth": lambda: losses.joint_acceleration_loss(
@@ -220,11 +232,18 @@ def _term_functions(
 
 
 def _active_terms(
-    config: LossConfig, stage: str, supervision: Supervision, targets: _Targets
+    config: LossConfig,
+    stage: str,
+    supervision: Supervision,
+    targets: _Targets,
+    pred: HandPrediction,
 ) -> list[str]:
     active = config.active_terms(stage)
     if supervision != "full":
         active -= SUPERVISED_TERMS
+    if pred.image_articulation is None:
+        # only a network with the image pose head has something for it to teach
+        active -= IMAGE_TERMS
     if targets.clip is None and active & VIDEO_TERMS:
         raise ValueError(
             f"stage {stage!r} uses the video terms {sorted(active & VIDEO_TERMS)}, which need a "
@@ -259,7 +278,7 @@ def loss_terms(
         raise ValueError(f"supervision must be one of {SUPERVISIONS}, got {supervision!r}")
     targets = _targets(batch, supervision)
     _check_frames(pred, targets)
-    active = _active_terms(config, stage, supervision, targets)
+    active = _active_terms(config, stage, supervision, targets, pred)
 
     rendered: list[RenderOutput] = []
 

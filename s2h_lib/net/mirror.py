@@ -49,10 +49,12 @@ def mirror_sample(sample: HandSample) -> HandSample:
 def mirror_prediction(pred: HandPrediction, width: int) -> HandPrediction:
     """A prediction made on a mirrored crop `width` pixels wide, mirrored back: the hand of the
     other side in the original crop. 3D points and the translation get x negated, every
-    axis-angle is mirrored (`rotations.mirror_axis_angle`), 2D points are flipped; pose
+    axis-angle is mirrored (`rotations.mirror_axis_angle`), 2D points are flipped (the image
+    pose head's model-frame joints get x negated too: the left hand model is the right one
+    reflected in x); pose
     coefficients, betas, scale and appearance are unchanged."""
     reflection = pred.joints.new_tensor(REFLECTION)
-    heatmaps = pred.heatmap_keypoints
+    heatmaps, articulation = pred.heatmap_keypoints, pred.image_articulation
     return HandPrediction(
         pose_coeffs=pred.pose_coeffs,
         global_rot=mirror_axis_angle(pred.global_rot),
@@ -67,4 +69,5 @@ def mirror_prediction(pred: HandPrediction, width: int) -> HandPrediction:
         texture_raw=pred.texture_raw,
         lights=pred.lights,
         heatmap_keypoints=None if heatmaps is None else _flip_pixels(heatmaps, width),
+        image_articulation=None if articulation is None else articulation * reflection,
     )

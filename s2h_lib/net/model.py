@@ -25,6 +25,8 @@ notes, section 2) with these choices, each made on purpose:
 - Pose hypotheses (`pose_hypotheses`, 1 as the original): the regressor may propose several
   articulations and rotations; each is anchored and the one that reprojects closest to the
   keypoints is the answer (`pose_hypotheses.py`).
+- Images without a hand found (`without_anchors`): the regressor's answer, the mean hand, or an
+  image pose head distilled from the anchored answers (`image_pose.py`).
 - Global rotation: 6D (Zhou et al.; continuous, unlike axis-angle) by default, `"axisang"` as
   the original. It is applied after skinning about the hand model's origin, with the model's own
   root rotation kept at zero: X_cam = t + |s| R X_mano (hand_in_camera.py). The original instead
@@ -72,6 +74,7 @@ from s2h_lib.net.hand_in_camera import (
     prediction_in_camera,
 )
 from s2h_lib.net.heads import AppearanceHead, PoseRegressor
+from s2h_lib.net.image_pose import ImagePoseHead
 from s2h_lib.net.initial_pose import INITIAL_SCALE, initial_rotation, on_axis_translation
 from s2h_lib.net.keypoint_features import canonical_keypoints
 from s2h_lib.net.keypoint_net import KeypointNet
@@ -85,14 +88,16 @@ IMAGE_RANGE_TOLERANCE = 0.01
 GROUP_NAMES = ("encoder3d", "regressor", "appearance", "keypoints2d")
 
 
-def _mean_hand_where_unanchored(camera: CameraPose, confidence: Tensor) -> CameraPose:
-    """`camera` with pose and shape coefficients 0 (the mean hand) in the rows whose anchor
+def _where_unanchored(
+    camera: CameraPose, confidence: Tensor, pose_coeffs: Tensor, betas: Tensor
+) -> CameraPose:
+    """`camera` with `pose_coeffs` (B, P) and `betas` (B, 10) in the rows whose anchor
     `confidence` (B, 21) has fewer than `MIN_CONFIDENT_KEYPOINTS` positive entries."""
     anchored = enough_keypoints(confidence)[:, None]
     return replace(
         camera,
-        pose_coeffs=torch.where(anchored, camera.pose_coeffs, 0.0),
-        betas=torch.where(anchored, camera.betas, 0.0),
+        pose_coeffs=torch.where(anchored, camera.pose_coeffs, pose_coeffs),
+        betas=torch.where(anchored, camera.betas, betas),
     )
 
 
@@ -155,6 +160,11 @@ class HandNet(nn.Module):
                 image_width=config.regressor_image_width,
                 hypotheses=config.pose_hypotheses,
             )
+            self.image_pose = None
+            if config.without_anchors == "image":
+                self.image_pose = ImagePoseHead(
+                    self.encoder.feature_dim, config.ncomps, config.predict_shape
+                )
             num_colours = self.hand_model.num_verts
             if config.texture == "face":
                 num_colours = self.hand_model.faces.shape[0]
@@ -189,9 +199,12 @@ class HandNet(nn.Module):
     # ---- stage-wise training ----------------------------------------------------------------
 
     def _group_modules(self) -> dict[str, nn.Module]:
+        regressor = self.regressor
+        if self.image_pose is not None:
+            regressor = nn.ModuleList([self.regressor, self.image_pose])
         modules = {
             "encoder3d": self.encoder,
-            "regressor": self.regressor,
+            "regressor": regressor,
             "appearance": self.appearance,
         }
         if self.keypoint_net is not None:
@@ -281,6 +294,15 @@ class HandNet(nn.Module):
             camera = self._anchored(camera, hand.joints, anchors, K)
         return camera, hand
 
+    def articulation(self, pose_coeffs: Tensor, betas: Tensor) -> Tensor:
+        """The wrist-relative joints (B, 21, 3) of the hand model posed with `pose_coeffs`
+        (B, P) and `betas` (B, 10) and a zero root rotation, model frame, float32."""
+        with torch.autocast(pose_coeffs.device.type, enabled=False):
+            root = pose_coeffs.new_zeros(pose_coeffs.shape[0], 3)
+            full = torch.cat([root, pose_coeffs.float()], dim=1)
+            joints = self.hand_model.forward_full(full, betas.float()).joints
+        return joints - joints[:, :1]
+
     def predict(self, batch: HandSample) -> HandPrediction:
         """The prediction for a batch of single images (B, 3, H, W): their detector keypoints
         go in only when the model reads anchors (`uses_anchors`); the truth is never read."""
@@ -306,14 +328,22 @@ class HandNet(nn.Module):
         if self.uses_anchors:
             anchors = self._anchors(keypoints, confidence, heatmap_keypoints)
         normalised = (images - self.pixel_mean) / self.pixel_std
-        low, pooled = self.encoder(normalised, pooled=self.regressor.reads_image)
+        reads_pooled = self.regressor.reads_image or self.image_pose is not None
+        low, pooled = self.encoder(normalised, pooled=reads_pooled)
         features = canonical_keypoints(*anchors) if self.config.keypoint_input else None
         hypotheses = self.config.pose_hypotheses
         if anchors is not None:
             anchors = tuple(per_hypothesis(anchor, hypotheses) for anchor in anchors)
-        camera = self.regressor(pooled, features)
-        if self.config.mean_hand_without_anchors:
-            camera = _mean_hand_where_unanchored(camera, anchors[1])
+        camera = self.regressor(pooled if self.regressor.reads_image else None, features)
+        image_articulation = None
+        if self.config.without_anchors == "mean":
+            zeros = torch.zeros_like(camera.pose_coeffs), torch.zeros_like(camera.betas)
+            camera = _where_unanchored(camera, anchors[1], *zeros)
+        elif self.config.without_anchors == "image":
+            pose_coeffs, betas = self.image_pose(pooled)
+            image_articulation = self.articulation(pose_coeffs, betas)
+            answer = (per_hypothesis(t, hypotheses) for t in (pose_coeffs, betas))
+            camera = _where_unanchored(camera, anchors[1], *answer)
         texture_raw, lights = self.appearance(low)
         with torch.autocast(images.device.type, enabled=False):
             rows_K = per_hypothesis(K.float(), hypotheses)
@@ -328,4 +358,5 @@ class HandNet(nn.Module):
             texture_raw=texture_raw,
             lights=lights,
             heatmap_keypoints=heatmap_keypoints,
+            image_articulation=image_articulation,
         )

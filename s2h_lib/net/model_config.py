@@ -10,6 +10,9 @@ from s2h_lib.net.hand_in_camera import ROTATION_SIZES
 
 CAMERAS = ("regressed", "keypoints")
 VIEW_HYPOTHESES = (1, 2, 4)
+WITHOUT_ANCHORS = ("regressed", "mean", "image")
+# A key of models saved before `without_anchors` replaced it: True meant "mean".
+LEGACY_MEAN_HAND_KEY = "mean_hand_without_anchors"
 
 
 @dataclass
@@ -45,11 +48,13 @@ class ModelConfig:
     feeds the appearance head, up to stride 4. Trained on a few thousand images, each with
     one fixed draw of the detector's noise, the image lets the regressor recognise the image
     and learn its noise (README method notes).
-    mean_hand_without_anchors: an image whose anchors have fewer than
-    `MIN_CONFIDENT_KEYPOINTS` confident keypoints (the detector found no hand) gets the mean
-    hand (pose and shape coefficients 0), as the fitter gives the frames it cannot fit: nothing
-    in the image alone teaches articulation in a CPU budget, so a regressed guess there is worse
-    than the mean. Needs anchors (camera "keypoints" or keypoint_input).
+    without_anchors: what an image gets whose anchors have fewer than
+    `MIN_CONFIDENT_KEYPOINTS` confident keypoints (the detector found no hand): "regressed" (the
+    regressor's answer from the image, or from empty keypoints), "mean" (the mean hand: pose
+    and shape coefficients 0, as the fitter gives the frames it cannot fit) or "image" (the
+    image pose head's articulation and shape, `image_pose.py`: learnt by distillation from the
+    anchored answers, no 3D label). "mean" and "image" need anchors (camera "keypoints" or
+    keypoint_input).
     freeze_stem: keep the encoder's layers up to stride 4 (ImageNet's generic edge and colour
     filters) as they were loaded, BatchNorm statistics included: about a fifth less time a
     step on a CPU.
@@ -74,7 +79,7 @@ class ModelConfig:
     pose_hypotheses: int = 1
     keypoint_input: bool = False
     regressor_image_width: int | None = None
-    mean_hand_without_anchors: bool = False
+    without_anchors: Literal["regressed", "mean", "image"] = "regressed"
     freeze_stem: bool = False
     texture: Literal["vertex", "face"] = "vertex"
     keypoint_branch: bool = True
@@ -94,6 +99,7 @@ class ModelConfig:
             "camera": CAMERAS,
             "texture": ("vertex", "face"),
             "side": ("right", "left"),
+            "without_anchors": WITHOUT_ANCHORS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -124,10 +130,10 @@ class ModelConfig:
                 "regressor_image_width=0 leaves the regressor only the keypoints, in a frame "
                 "without their place and size: set keypoint_input=True and camera='keypoints'"
             )
-        if self.mean_hand_without_anchors and not self.reads_anchors:
+        if self.without_anchors != "regressed" and not self.reads_anchors:
             raise ValueError(
-                "mean_hand_without_anchors needs anchor keypoints: set camera='keypoints' or "
-                "keypoint_input=True"
+                f"without_anchors={self.without_anchors!r} needs anchor keypoints to tell the "
+                "images without a hand: set camera='keypoints' or keypoint_input=True"
             )
 
     @property
@@ -138,6 +144,10 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         """Build from a plain dict (e.g. read from YAML); unknown keys raise ValueError."""
+        if LEGACY_MEAN_HAND_KEY in values:
+            values = dict(values)
+            mean = values.pop(LEGACY_MEAN_HAND_KEY)
+            values.setdefault("without_anchors", "mean" if mean else "regressed")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

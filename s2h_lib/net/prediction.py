@@ -36,6 +36,10 @@ class HandPrediction:
     heatmap_keypoints: (B, S, 21, 2) the 2D branch's keypoints for each of its S stacks (last
                        stack last), crop pixels; None when the 2D branch is off
     texture_raw:   (B, V|F, 3) texture before squashing to [0, 1] (what the outlier term reads)
+    image_articulation: (B, 21, 3) the image pose head's hand (`ModelConfig.without_anchors`
+                       "image"): wrist-relative joints in the hand model's frame (zero root
+                       rotation), metres; the answer where no hand was found, and what the
+                       `image_pose` term teaches where one was. None without the head
     """
 
     pose_coeffs: Tensor
@@ -51,6 +55,7 @@ class HandPrediction:
     texture_raw: Tensor | None = None
     lights: Tensor | None = None
     heatmap_keypoints: Tensor | None = None
+    image_articulation: Tensor | None = None
 
     @property
     def texture_per_face(self) -> bool:

@@ -17,11 +17,13 @@ One module a family, each name exported here:
   the skin's shape coefficients near the mean hand, the photometric, SSIM and mean-colour terms
   compare the rendered, textured and lit skin surface (its silhouette edges included) with the
   image, and the texture-outlier term regularises the skin colour;
+- `distillation`: the image pose head taught by the anchored answers (no 3D label);
 - `supervised`: the fully supervised bound (3D joints, and a per-vertex L1 on the skin);
 - `video`: motion smoothness, 2D motion, and shape, bone-length and texture consistency on clips;
 - `reduce`: the weighted means every term shares.
 """
 
+from s2h_lib.losses.terms.distillation import hand_frame_joints, image_pose_loss
 from s2h_lib.losses.terms.skeleton import (
     bone_direction_loss,
     detected_bone_length_weights,
@@ -61,8 +63,10 @@ __all__ = [
     "bone_lengths",
     "composite_over_image",
     "detected_bone_length_weights",
+    "hand_frame_joints",
     "heatmap_keypoint_loss",
     "huber_distance",
+    "image_pose_loss",
     "joint_acceleration_loss",
     "joint_limit_loss",
     "joints3d_loss",
