@@ -72,12 +72,17 @@ def test_findings_split_detected_and_missed_hands_when_both_rows_have_them() -> 
     assert len(items) == 5
     assert "found the hand in 120 of 200 images" in items[4]
     assert "11.50 mm against the mean pose's n/a" in items[4]
-    assert "on the 80 others" in items[4] and "13.80 mm against 14.10 mm" in items[4]
+    assert "on the 80 others" in items[4] and "13.80 mm against the mean pose's 14.10" in items[4]
+    assert "fitting" not in items[4]
     assert "(projected size 1.02 of the true one; 0.8 to 1.25 is no collapse)" in items[1]
     rows["net"] = _grouped(_row(12.4, 7.5, 12.0, 0.86, 0.01), 11.5, 13.8, size=1.16)
     rows["refined"] = _grouped(_row(10.9, 6.9, 11.0, 0.79, 0.1), 10.0, 13.9, size=1.004)
     size = findings(rows, "net", "refined", "fit", "mean").split("<li>")[2]
     assert "size 0.86 of the true one, 1.16 on the hands the detector found" in size
     assert "(with refinement 1.00)" in size
+    rows["fit"] = _grouped(_row(11.4, 7.1, 11.0, 0.9, 0.5), 11.0, 14.1)
+    found = findings(rows, "net", "refined", "fit", "mean").split("<li>")[5]
+    assert "11.50 mm against the mean pose's n/a and per-image fitting's 11.00 mm" in found
+    assert "13.80 mm against the mean pose's 14.10 mm and per-image fitting's 14.10 mm" in found
     rows["mean"] = _row(14.0, 8.5, 33.0, 2.3, 0.001)
     assert len(findings(rows, "net", "refined", "fit", "mean").split("<li>")[1:]) == 4
