@@ -291,13 +291,31 @@ def tiny_batch(size: int = 64) -> HandSample:
     )
 
 
+def test_inspect_terms_shows_the_distillation_pulling_only_the_image_pose_head():
+    config = ModelConfig(
+        camera="keypoints",
+        keypoint_input=True,
+        keypoint_branch=False,
+        regressor_image_width=0,
+        without_anchors="image",
+    )
+    model = HandNet(config).eval()
+    _, terms = inspect_terms(model, tiny_batch(), LossConfig(), "shape")
+    image_pose = {t.name: t for t in terms}["image_pose"]
+    assert image_pose.joint_grad is None
+    assert image_pose.output_grad["image_articulation"] > 0.0
+    assert all(v == 0.0 for k, v in image_pose.output_grad.items() if k != "image_articulation")
+
+
 def test_inspect_terms_splits_the_total_and_its_gradients():
     model = HandNet(ModelConfig(num_stacks=1, keypoint_features=8, hourglass_depth=1)).eval()
     batch = tiny_batch()
     config = LossConfig().without("texture")
     pred, terms = inspect_terms(model, batch, config, "shape")
     by_name = {t.name: t for t in terms}
-    assert set(by_name) == set(config.active_terms("shape")) - {"joints_3d", "verts_3d"}
+    # a network without the image pose head has nothing for its distillation term to teach
+    headless = {"joints_3d", "verts_3d", "image_pose"}
+    assert set(by_name) == set(config.active_terms("shape")) - headless
     total = compute_losses(
         model(batch.image, batch.K), batch, model.hand_model.faces, config, stage="shape"
     ).total

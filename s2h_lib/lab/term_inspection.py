@@ -30,6 +30,7 @@ PULLED_OUTPUTS = (
     "texture_raw",
     "lights",
     "heatmap_keypoints",
+    "image_articulation",
 )
 
 
