@@ -570,3 +570,25 @@ def test_refinement_of_an_anchored_network_fits_the_keypoints_it_was_given(hand_
     refined = keypoint_error_px(result.prediction.keypoints2d, batch.keypoints)
     assert (refined < keypoint_error_px(network.keypoints2d, batch.keypoints)).all()
     assert result.restart == [INITIAL_RESTART, INITIAL_RESTART], "the network's start only"
+
+
+def test_refinement_keeps_the_networks_answer_where_no_hand_was_found(hand_model):
+    torch.manual_seed(0)
+    config = ModelConfig(
+        camera="keypoints", keypoint_input=True, keypoint_branch=False, without_anchors="image"
+    )
+    model = HandNet(config).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.image_pose.layers[-1].weight, std=0.05)
+    batch, _, _ = synthetic_batch(hand_model, count=2, seed=6, size=64)
+    confidence = batch.confidence.clone()
+    confidence[1] = 0.0
+    batch = replace(batch, confidence=confidence, truth=ForbiddenTruth())
+    with torch.no_grad():
+        network = model(batch.image, batch.K, batch.keypoints, batch.confidence)
+    with pytest.warns(UserWarning, match="only the priors act on them"):
+        result = refine_batch(model, batch)
+    assert result.fitted.tolist() == [True, False]
+    for field in ("pose_coeffs", "betas", "verts", "joints", "keypoints2d"):
+        torch.testing.assert_close(getattr(result.prediction, field)[1], getattr(network, field)[1])
+    assert not torch.allclose(result.prediction.joints[0], network.joints[0])

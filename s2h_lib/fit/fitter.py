@@ -220,7 +220,8 @@ def _warn_unfitted(frames: Frames, usable: Tensor) -> None:
     names = [frames.names[i] for i in (~usable).nonzero().flatten().tolist()]
     warnings.warn(
         f"{len(names)} frame(s) have fewer than {MIN_CONFIDENT_KEYPOINTS} confident keypoints; "
-        f"they start from the network's initial camera and are marked fitted=False: "
+        "only the priors act on them (their start: the given one, else the network's initial "
+        f"camera) and they are marked fitted=False: "
         f"{names[:10]}",
         stacklevel=4,
     )

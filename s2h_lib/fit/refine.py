@@ -10,7 +10,8 @@ targets are the keypoints the network was anchored on:
 - an image-only network is refined towards its own 2D branch's keypoints, as the original.
 The network's prediction is the only start by default (`REFINE_CONFIG`): it has seen the image,
 so it knows which side of the hand faces the camera, which a fit to 2D keypoints cannot tell;
-closed-form view restarts may be added through `FitConfig.views`.
+closed-form view restarts may be added through `FitConfig.views`. A frame with too few
+confident keypoints to fit keeps the network's answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+from torch import Tensor
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.fit.fit_config import FitConfig
@@ -37,7 +39,7 @@ def refine_batch(model: HandNet, batch: HandSample, config: FitConfig = REFINE_C
     if model.uses_anchors:
         with torch.no_grad():
             pred = model(own.image, own.K, own.keypoints, own.confidence)
-        return fit_batch(own, config, model.hand_model, initial=pred)
+        return _network_where_unfitted(fit_batch(own, config, model.hand_model, initial=pred), pred)
     if model.keypoint_net is None:
         raise ValueError(
             "refinement fits the network's own 2D-branch keypoints, and this model was built "
@@ -48,6 +50,20 @@ def refine_batch(model: HandNet, batch: HandSample, config: FitConfig = REFINE_C
     targets = pred.heatmap_keypoints[:, -1]
     own = replace(own, keypoints=targets, confidence=torch.ones_like(targets[..., 0]))
     return fit_batch(own, config, model.hand_model, initial=pred)
+
+
+def _network_where_unfitted(result: FitResult, network: HandPrediction) -> FitResult:
+    """`result` with the `network`'s answer in the frames it could not fit (too few confident
+    keypoints): there only the priors would act, and they know less than the network (its image
+    pose head, `ModelConfig.without_anchors`)."""
+    if bool(result.fitted.all()):
+        return result
+
+    def keep(pair: list[Tensor]) -> Tensor:
+        refined, answer = pair
+        return torch.where(result.fitted.reshape(-1, *[1] * (refined.dim() - 1)), refined, answer)
+
+    return replace(result, prediction=HandPrediction.combine([result.prediction, network], keep))
 
 
 def refine_predictor(model: HandNet, config: FitConfig = REFINE_CONFIG) -> Predictor:
