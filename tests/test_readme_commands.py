@@ -126,7 +126,7 @@ EXERCISED: dict[str, tuple[str, ...]] = {
     ),
     ".venv/bin/python bench/accuracy.py --preset synth-cpu-demo --steps 800 --seeds 3 "
     "--eval-samples 200 --variants self,weak,full,self-no-bone,self-no-biomech,self-random-init,"
-    "self-one-view,self-one-pose": (
+    "self-one-view,self-one-pose,self-mean-hand": (
         f"{THIS}::test_bench_scripts_take_the_readmes_options",
         "tests/test_accuracy.py::test_tiny_benchmark_runs_resumes_and_writes_the_table",
     ),
