@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.small_crop import SIZE, intrinsics, keypoints
 
 from s2h_lib.data.sample import HandSample
 from s2h_lib.hand.rotations import axis_angle_to_matrix
@@ -15,18 +16,6 @@ from s2h_lib.net.hand_in_camera import CameraPose, network_hand_model, place_in_
 from s2h_lib.net.mirror import mirror_prediction
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.model_config import ModelConfig
-
-SIZE, FOCAL = 64, 150.0
-
-
-def intrinsics(count: int) -> torch.Tensor:
-    K = torch.tensor([[FOCAL, 0.0, SIZE / 2], [0.0, FOCAL, SIZE / 2], [0.0, 0.0, 1.0]])
-    return K.expand(count, 3, 3).clone()
-
-
-def keypoints(count: int) -> torch.Tensor:
-    """(count, 21, 2) an open hand's worth of detector keypoints in a 64 px crop."""
-    return torch.tensor([[[20.0 + 1.2 * i, 50.0 - 1.5 * i] for i in range(21)]] * count)
 
 
 def image_net(**overrides) -> HandNet:

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.small_crop import SIZE, intrinsics, keypoints
 
 from s2h_lib.net.model import HandNet
 from s2h_lib.net.model_config import ModelConfig
 from s2h_lib.net.pose_hypotheses import best_hypothesis, per_hypothesis
 from s2h_lib.net.prediction import HandPrediction, reprojection_px
-
-SIZE, FOCAL = 64, 150.0
-
-
-def intrinsics(count: int) -> torch.Tensor:
-    K = torch.tensor([[FOCAL, 0.0, SIZE / 2], [0.0, FOCAL, SIZE / 2], [0.0, 0.0, 1.0]])
-    return K.expand(count, 3, 3).clone()
-
-
-def keypoints(count: int) -> torch.Tensor:
-    """(count, 21, 2) an open hand's worth of detector keypoints in a 64 px crop."""
-    return torch.tensor([[[20.0 + 1.2 * i, 50.0 - 1.5 * i] for i in range(21)]] * count)
 
 
 def net(hypotheses: int) -> HandNet:
