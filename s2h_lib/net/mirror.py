@@ -49,10 +49,9 @@ def mirror_sample(sample: HandSample) -> HandSample:
 def mirror_prediction(pred: HandPrediction, width: int) -> HandPrediction:
     """A prediction made on a mirrored crop `width` pixels wide, mirrored back: the hand of the
     other side in the original crop. 3D points and the translation get x negated, every
-    axis-angle is mirrored (`rotations.mirror_axis_angle`), 2D points are flipped (the image
-    pose head's model-frame joints get x negated too: the left hand model is the right one
-    reflected in x); pose
-    coefficients, betas, scale and appearance are unchanged."""
+    axis-angle is mirrored (`rotations.mirror_axis_angle`), 2D points are flipped; the image
+    pose head's model-frame joints get x negated too (the left hand model is the right one
+    reflected in x); pose coefficients, betas, scale and appearance are unchanged."""
     reflection = pred.joints.new_tensor(REFLECTION)
     heatmaps, articulation = pred.heatmap_keypoints, pred.image_articulation
     return HandPrediction(
