@@ -71,10 +71,16 @@ def place_in_camera(points: Tensor, camera: CameraPose) -> Tensor:
     return camera.trans[:, None] + camera.scale.abs()[:, None, None] * rotated
 
 
+def hand_in_model_frame(pose_coeffs: Tensor, betas: Tensor, hand_model: ManoLayer) -> ManoOutput:
+    """The hand model posed with PCA `pose_coeffs` (B, P) and `betas` (B, 10) and a zero root
+    rotation, model frame."""
+    root = pose_coeffs.new_zeros(pose_coeffs.shape[0], 3)
+    return hand_model.forward_full(torch.cat([root, pose_coeffs], dim=1), betas)
+
+
 def posed_hand(camera: CameraPose, hand_model: ManoLayer) -> ManoOutput:
     """The hand model with `camera`'s pose and shape and a zero root rotation, model frame."""
-    root = camera.pose_coeffs.new_zeros(camera.pose_coeffs.shape[0], 3)
-    return hand_model.forward_full(torch.cat([root, camera.pose_coeffs], dim=1), camera.betas)
+    return hand_in_model_frame(camera.pose_coeffs, camera.betas, hand_model)
 
 
 def prediction_in_camera(camera: CameraPose, hand: ManoOutput, K: Tensor) -> HandPrediction:

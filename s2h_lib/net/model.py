@@ -69,6 +69,7 @@ from s2h_lib.net.camera_solve import VIEWS, anchor_to_keypoints, choose_view, en
 from s2h_lib.net.encoders import ImageEncoder, input_normalisation
 from s2h_lib.net.hand_in_camera import (
     CameraPose,
+    hand_in_model_frame,
     network_hand_model,
     posed_hand,
     prediction_in_camera,
@@ -298,10 +299,8 @@ class HandNet(nn.Module):
         """The wrist-relative joints (B, 21, 3) of the hand model posed with `pose_coeffs`
         (B, P) and `betas` (B, 10) and a zero root rotation, model frame, float32."""
         with torch.autocast(pose_coeffs.device.type, enabled=False):
-            root = pose_coeffs.new_zeros(pose_coeffs.shape[0], 3)
-            full = torch.cat([root, pose_coeffs.float()], dim=1)
-            joints = self.hand_model.forward_full(full, betas.float()).joints
-        return joints - joints[:, :1]
+            hand = hand_in_model_frame(pose_coeffs.float(), betas.float(), self.hand_model)
+        return hand.joints - hand.joints[:, :1]
 
     def predict(self, batch: HandSample) -> HandPrediction:
         """The prediction for a batch of single images (B, 3, H, W): their detector keypoints
