@@ -274,7 +274,8 @@ def test_make_test_runs_ruff_and_the_suite():
     """`make test` as a dry run (CI runs it for real on a clean clone)."""
     readme_command("make test")
     steps = make_dry_run("test")
-    assert "ruff check ." in steps and "-m pytest -q" in steps
+    assert "ruff check ." in steps and "ruff format --check ." in steps
+    assert "-m pytest -q" in steps
 
 
 # ---- the Commands block's synopses --------------------------------------------------------
