@@ -44,6 +44,9 @@ class FitConfig:
     render: the renderer of those terms (None: soft, at the image's size).
     ncomps, side, mano_root: the hand model `default_hand_model` builds.
     progress: a tqdm bar over the steps.
+    warn_unfitted: name the frames with too few confident keypoints to fit in a warning. Off
+        where the caller accounts for them itself: refinement keeps the network's answer there,
+        and an evaluation scores them as their own group.
     """
 
     steps: int = 200
@@ -61,6 +64,7 @@ class FitConfig:
     side: Literal["right", "left"] = "right"
     mano_root: str | None = None
     progress: bool = False
+    warn_unfitted: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:

@@ -19,8 +19,8 @@ run together in one batch, and each problem keeps the restart with the lowest fi
 
 Fallback: a frame with fewer than `MIN_CONFIDENT_KEYPOINTS` confident keypoints starts from the
 network's initial camera (the mean hand on the optical axis at `INITIAL_DEPTH`), is marked
-`fitted=False` and named in a warning. With no keypoint at all only the priors act on it, so its
-translation stays where it started.
+`fitted=False` and named in a warning (`FitConfig.warn_unfitted`). With no keypoint at all only
+the priors act on it, so its translation stays where it started.
 """
 
 from __future__ import annotations
@@ -279,7 +279,8 @@ def _fit(
     names = config.restart_names + ([INITIAL_RESTART] if initial is not None else [])
     if not names:
         raise ValueError("need at least one restart: a view, random_restarts >= 1 or initial")
-    _warn_unfitted(frames, start.usable)
+    if config.warn_unfitted:
+        _warn_unfitted(frames, start.usable)
     colours = hand_model.num_verts if config.photometric else 0
     unknowns = _Unknowns(start, hand_model.ncomps, config.rotation, colours)
     groups = unknowns.param_groups(config.lr, config.lr * config.camera_lr_factor)

@@ -28,7 +28,8 @@ from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction, Predictor
 
 # A start near the answer needs fewer steps than the fitter's 150 from a closed-form start.
-REFINE_CONFIG = FitConfig(steps=60, views=())
+# Frames it cannot fit keep the network's answer, so there is nothing to warn about.
+REFINE_CONFIG = FitConfig(steps=60, views=(), warn_unfitted=False)
 
 
 def refine_batch(model: HandNet, batch: HandSample, config: FitConfig = REFINE_CONFIG) -> FitResult:
