@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,10 +40,16 @@ def test_quick_pipeline_writes_a_report_and_skips_finished_steps(
     }
     config = replace(quick_pipeline(base), eval_samples=6, fit_steps=3)
     config = replace(config, train_overrides={**config.train_overrides, **tiny_stages})
-    report = run_pipeline(config, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_pipeline(config, progress=False)
     page = report.read_text()
     for method in METHODS:
         assert method in page
+    fitting = json.loads((Path(config.out) / "eval/per-image_fitting/metrics.json").read_text())
+    assert fitting["groups"]["hand_missed"]["count"] > 0, "the test needs a frame to leave unfitted"
+    unfitted = [str(w.message) for w in caught if "confident keypoints" in str(w.message)]
+    assert not unfitted, "the report scores the missed hands as a group; no per-batch warning"
     assert "<table>" in page and "plotly" in page.lower()
     for method in METHODS:
         metrics = json.loads(
