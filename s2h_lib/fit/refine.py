@@ -28,8 +28,7 @@ from s2h_lib.net.model import HandNet
 from s2h_lib.net.prediction import HandPrediction, Predictor
 
 # A start near the answer needs fewer steps than the fitter's 150 from a closed-form start.
-# Frames it cannot fit keep the network's answer, so there is nothing to warn about.
-REFINE_CONFIG = FitConfig(steps=60, views=(), warn_unfitted=False)
+REFINE_CONFIG = FitConfig(steps=60, views=())
 
 
 def refine_batch(model: HandNet, batch: HandSample, config: FitConfig = REFINE_CONFIG) -> FitResult:
@@ -40,7 +39,10 @@ def refine_batch(model: HandNet, batch: HandSample, config: FitConfig = REFINE_C
     if model.uses_anchors:
         with torch.no_grad():
             pred = model(own.image, own.K, own.keypoints, own.confidence)
-        return _network_where_unfitted(fit_batch(own, config, model.hand_model, initial=pred), pred)
+        # The frames it cannot fit keep the network's answer: nothing to warn about.
+        quiet = replace(config, warn_unfitted=False)
+        result = fit_batch(own, quiet, model.hand_model, initial=pred)
+        return _network_where_unfitted(result, pred)
     if model.keypoint_net is None:
         raise ValueError(
             "refinement fits the network's own 2D-branch keypoints, and this model was built "
