@@ -167,8 +167,7 @@ def _run_baselines(config: AccuracyConfig, progress: bool) -> dict[str, dict]:
     test = scored_samples(train_config.data, "test", config.eval_samples)
     predictors = {
         FITTING: fit_predictor(
-            FitConfig(steps=config.fit_steps, warn_unfitted=False),
-            device=resolve_device(config.device),
+            FitConfig(steps=config.fit_steps), device=resolve_device(config.device)
         ),
         MEAN_POSE: mean_pose_predictor(),
     }

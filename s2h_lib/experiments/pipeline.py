@@ -79,8 +79,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> Path:
         progress=progress,
     )
     test, faces = network.samples, network.model.faces
-    # The report scores the images without a detected hand as their own group.
-    fit_config = FitConfig(steps=config.fit_steps, seed=config.seed, warn_unfitted=False)
+    fit_config = FitConfig(steps=config.fit_steps, seed=config.seed)
     device = next(network.model.parameters()).device  # refinement and fitting timed alike
     baselines = {
         REFINED: refine_predictor(network.model),

@@ -44,9 +44,9 @@ class FitConfig:
     render: the renderer of those terms (None: soft, at the image's size).
     ncomps, side, mano_root: the hand model `default_hand_model` builds.
     progress: a tqdm bar over the steps.
-    warn_unfitted: name the frames with too few confident keypoints to fit in a warning. Off
-        where the caller accounts for them itself: refinement keeps the network's answer there,
-        and an evaluation scores them as their own group.
+    warn_unfitted: name the frames with too few confident keypoints to fit in a warning.
+        Refinement and `fit_predictor` turn it off: the first keeps the network's answer there,
+        an evaluation scores those images as their own group.
     """
 
     steps: int = 200

@@ -368,8 +368,9 @@ def fit_predictor(
     device: torch.device | str | None = None,
 ) -> Predictor:
     """The fitter as a function of a batch, e.g. for `eval_model.evaluate_predictor`; it fits on
-    `device` (None: the batch's own)."""
-    config = config or FitConfig()
+    `device` (None: the batch's own). It names no unfitted frames in a warning: an evaluation
+    scores the images without a detected hand as their own group."""
+    config = replace(config or FitConfig(), warn_unfitted=False)
     model = default_hand_model(config) if hand_model is None else hand_model
 
     def predict(batch: HandSample) -> HandPrediction:
